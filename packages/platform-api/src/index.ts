@@ -1,0 +1,3 @@
+export * from './platform.js';
+export * from './registers.js';
+export * from './registry.js';
