@@ -1,0 +1,99 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const RUNSC = path.join(__dirname, '..', 'bin', 'runsc.js');
+const BUSYBOX = '/usr/bin/busybox';
+
+function runsc(...args: string[]) {
+  const result = spawnSync(process.execPath, [RUNSC, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function native(...args: string[]) {
+  const result = spawnSync(args[0], args.slice(1), { encoding: 'utf8' });
+  return { status: result.status, stdout: result.stdout };
+}
+
+function assertOneLineError(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split('\n');
+  assert.is(lines.length, 1, `expected one line, got:\n${stderr}`);
+  assert.match(lines[0], pattern);
+  assert.not.match(stderr, /\n\s+at /, 'no stack trace');
+}
+
+test('do runs busybox ls -l / like natively', () => {
+  const inside = runsc('do', '--', BUSYBOX, 'ls', '-l', '/');
+  const outside = native(BUSYBOX, 'ls', '-l', '/');
+  assert.is(inside.stderr, '');
+  assert.is(inside.stdout, outside.stdout);
+  assert.is(inside.status, 0);
+});
+
+test('do returns the program exit status', () => {
+  assert.is(runsc('do', '--', BUSYBOX, 'true').status, 0);
+  assert.is(runsc('do', '--', BUSYBOX, 'false').status, 1);
+  assert.is(runsc('do', BUSYBOX, 'sh', '-c', 'exit 42').status, native(BUSYBOX, 'sh', '-c', 'exit 42').status);
+});
+
+test('flags before the command are accepted', () => {
+  const result = runsc('--platform=ptrace', 'do', BUSYBOX, 'echo', 'hello');
+  assert.is(result.stdout, 'hello\n');
+  assert.is(result.status, 0);
+});
+
+test('missing program is one line', () => {
+  const result = runsc('do', '--', '/nonexistent/program');
+  assert.is.not(result.status, 0);
+  assertOneLineError(result.stderr, /^runsc: .*\/nonexistent\/program.*no such file or directory/i);
+});
+
+test('non-ELF file is one line', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runsc-test-'));
+  const file = path.join(dir, 'notes.txt');
+  fs.writeFileSync(file, 'just text\n', { mode: 0o755 });
+  const result = runsc('do', '--', file);
+  fs.rmSync(dir, { recursive: true });
+  assert.is.not(result.status, 0);
+  assertOneLineError(result.stderr, /^runsc: .*notes\.txt.*(not an ELF|exec format)/i);
+});
+
+test('dynamic executable is one line', () => {
+  const result = runsc('do', '--', '/usr/bin/ls');
+  assert.is.not(result.status, 0);
+  assertOneLineError(result.stderr, /^runsc: .*\/usr\/bin\/ls.*dynamically linked/);
+});
+
+test('unknown platform lists installed ones', () => {
+  const result = runsc('do', '--platform=nonesuch', '--', BUSYBOX, 'true');
+  assert.is.not(result.status, 0);
+  assertOneLineError(result.stderr, /^runsc: unknown platform "nonesuch"; installed: .*ptrace \(available\)/);
+});
+
+test('missing program argument is a usage error', () => {
+  const result = runsc('do');
+  assert.is(result.status, 2);
+  assertOneLineError(result.stderr, /^runsc: missing program/);
+});
+
+test('unknown command and flag are usage errors', () => {
+  assertOneLineError(runsc('frobnicate').stderr, /^runsc: unknown command "frobnicate"/);
+  assertOneLineError(runsc('do', '--frob', 'x').stderr, /^runsc: unknown flag --frob/);
+});
+
+test('platforms lists ptrace as available', () => {
+  const result = runsc('platforms');
+  assert.is(result.status, 0);
+  assert.match(result.stdout, /^ptrace\s+.+\n\s+available$/m);
+});
+
+test('version prints the version', () => {
+  const result = runsc('version');
+  assert.is(result.status, 0);
+  assert.match(result.stdout, /^runsc version \d+\.\d+\.\d+/);
+});
+
+test.run();
