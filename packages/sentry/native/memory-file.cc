@@ -1,0 +1,159 @@
+// The memory file: one memfd that holds all application memory. The sentry maps the whole file
+// once, shared, so system call arguments are copied with plain memory access, and platforms map
+// ranges of the same file into application address spaces.
+//
+// The mapping reserves `capacity` bytes of address space up front (MAP_NORESERVE, so it costs no
+// memory) while the file itself is grown with ftruncate as pages are allocated. Touching the mapping
+// beyond the file's size raises SIGBUS, so the TypeScript allocator grows the file before it hands
+// out pages. JavaScript sees the mapping as external ArrayBuffers of at most 1 GiB each, which close()
+// detaches before unmapping so that no JavaScript view outlives the memory.
+#include "addon.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+constexpr uint64_t kChunkSize = uint64_t{1} << 30;
+constexpr uint64_t kPageSize = 4096;
+
+class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
+ public:
+  static void Define(Napi::Env env, Napi::Object exports) {
+    Napi::Function constructor = DefineClass(env, "MemoryFile", {
+      InstanceAccessor<&MemoryFile::Fd>("fd"),
+      InstanceAccessor<&MemoryFile::Capacity>("capacity"),
+      InstanceMethod<&MemoryFile::Resize>("resize"),
+      InstanceMethod<&MemoryFile::Chunk>("chunk"),
+      InstanceMethod<&MemoryFile::Decommit>("decommit"),
+      InstanceMethod<&MemoryFile::Close>("close"),
+    });
+    exports.Set("MemoryFile", constructor);
+  }
+
+  // new MemoryFile(name, capacity): creates the memfd and maps `capacity` bytes of it.
+  explicit MemoryFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemoryFile>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+      Napi::TypeError::New(env, "MemoryFile(name, capacity): expected a string and a number").ThrowAsJavaScriptException();
+      return;
+    }
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    double capacity = info[1].As<Napi::Number>().DoubleValue();
+    if (!(capacity > 0) || capacity > double(uint64_t{1} << 46) || uint64_t(capacity) % kChunkSize != 0) {
+      Napi::RangeError::New(env, "MemoryFile capacity must be a positive multiple of 1 GiB below 64 TiB").ThrowAsJavaScriptException();
+      return;
+    }
+
+    fd_ = memfd_create(name.c_str(), MFD_CLOEXEC);
+    if (fd_ < 0) {
+      ThrowErrno(env, "memfd_create", errno);
+      return;
+    }
+
+    capacity_ = uint64_t(capacity);
+    void* base = mmap(nullptr, capacity_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+    if (base == MAP_FAILED) {
+      int err = errno;
+      close(fd_);
+      fd_ = -1;
+      ThrowErrno(env, "mmap of the memory file", err);
+      return;
+    }
+    base_ = static_cast<uint8_t*>(base);
+
+    // A fork of the sentry (a child_process spawn, for example) must not copy the page tables of
+    // the whole reservation, and a core dump of the sentry need not contain application memory.
+    madvise(base_, capacity_, MADV_DONTFORK);
+    madvise(base_, capacity_, MADV_DONTDUMP);
+    chunks_.resize(capacity_ / kChunkSize);
+  }
+
+  ~MemoryFile() override { Unmap(); }
+
+ private:
+  Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+  Napi::Value Capacity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(capacity_)); }
+
+  bool CheckOpen(Napi::Env env) {
+    if (fd_ >= 0) return true;
+    Napi::Error::New(env, "the memory file is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  // resize(bytes): sets the file's size; bytes is a multiple of the page size within the capacity.
+  Napi::Value Resize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    uint64_t size = uint64_t(info[0].As<Napi::Number>().DoubleValue());
+    if (size > capacity_ || size % kPageSize != 0) {
+      Napi::RangeError::New(env, "memory file size must be page-aligned and within the capacity").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (ftruncate(fd_, off_t(size)) != 0) ThrowErrno(env, "ftruncate of the memory file", errno);
+    return env.Undefined();
+  }
+
+  // chunk(index): the ArrayBuffer over bytes [index GiB, (index + 1) GiB) of the mapping.
+  Napi::Value Chunk(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    uint32_t index = info[0].As<Napi::Number>().Uint32Value();
+    if (index >= chunks_.size()) {
+      Napi::RangeError::New(env, "memory file chunk index out of range").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!chunks_[index].IsEmpty() && !chunks_[index].Value().IsEmpty()) return chunks_[index].Value();
+
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, base_ + uint64_t(index) * kChunkSize, kChunkSize);
+    chunks_[index] = Napi::Weak(buffer);
+    return buffer;
+  }
+
+  // decommit(offset, length): frees the pages of a range, which then read as zeros.
+  Napi::Value Decommit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    uint64_t offset = uint64_t(info[0].As<Napi::Number>().DoubleValue());
+    uint64_t length = uint64_t(info[1].As<Napi::Number>().DoubleValue());
+    if (offset % kPageSize != 0 || length % kPageSize != 0 || offset + length > capacity_) {
+      Napi::RangeError::New(env, "decommit range must be page-aligned and within the capacity").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(offset), off_t(length)) != 0) {
+      ThrowErrno(env, "fallocate(PUNCH_HOLE) of the memory file", errno);
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    for (Napi::Reference<Napi::ArrayBuffer>& chunk : chunks_) {
+      if (!chunk.IsEmpty() && !chunk.Value().IsEmpty()) chunk.Value().Detach();
+      chunk.Reset();
+    }
+    Unmap();
+    return info.Env().Undefined();
+  }
+
+  void Unmap() {
+    if (base_ != nullptr) munmap(base_, capacity_);
+    base_ = nullptr;
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+  int fd_ = -1;
+  uint8_t* base_ = nullptr;
+  uint64_t capacity_ = 0;
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> chunks_;
+};
+
+}  // namespace
+
+void InitMemoryFile(Napi::Env env, Napi::Object exports) { MemoryFile::Define(env, exports); }
