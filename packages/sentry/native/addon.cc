@@ -15,6 +15,7 @@ void ThrowErrno(Napi::Env env, const char* call, int err) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMemoryFile(env, exports);
+  InitHostFs(env, exports);
   return exports;
 }
 

@@ -8,6 +8,7 @@
 
 // Each mechanism file defines one of these; addon.cc calls them all.
 void InitMemoryFile(Napi::Env env, Napi::Object exports);
+void InitHostFs(Napi::Env env, Napi::Object exports);
 
 // Throws a JavaScript Error naming the failed host call and its errno, such as
 // "memfd_create failed: ENOMEM (Cannot allocate memory)", with `code` set to the errno name.

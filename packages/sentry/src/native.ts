@@ -21,7 +21,39 @@ export interface NativeMemoryFile {
   close(): void;
 }
 
-export interface NativeAddon {
+/**
+ * Host file system calls (native/host-fs.cc). Unlike the rest of the addon, these return -errno
+ * instead of throwing, because their errno usually goes straight back to the application. Paths
+ * are latin1 strings (one character per byte). `stat` outputs are BigInt64Array(13) filled with
+ * dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atime, mtime, ctime (times in ns).
+ */
+export interface NativeHostFs {
+  hostOpenRoot(path: string): number;
+  hostOpenBeneath(dirfd: number, path: string, flags: number): number;
+  hostLstatBeneath(dirfd: number, path: string, out: BigInt64Array): number;
+  hostReadlinkBeneath(dirfd: number, path: string): string | number;
+  hostFstat(fd: number, out: BigInt64Array): number;
+  hostGetdents64(fd: number, buffer: Uint8Array): number;
+  /** read(2) when position is -1, pread(2) otherwise. */
+  hostPread(fd: number, buffer: Uint8Array, position: number): number;
+  /** write(2) when position is -1, pwrite(2) otherwise. */
+  hostPwrite(fd: number, buffer: Uint8Array, position: number): number;
+  hostRecv(fd: number, buffer: Uint8Array): number;
+  hostSend(fd: number, buffer: Uint8Array): number;
+  hostLseek(fd: number, offset: number, whence: number): number;
+  hostClose(fd: number): number;
+  hostDup(fd: number): number;
+  hostGetFl(fd: number): number;
+  hostReopen(fd: number, flags: number): number;
+  hostTcgets(fd: number, out: Uint8Array): number;
+  hostGetWinsize(fd: number, out: Uint8Array): number;
+  hostPoll(fd: number, events: number): number;
+  /** Calls `callback` once with the ready events or -errno; returns a watch id or -errno. */
+  hostWatchFd(fd: number, events: number, callback: (result: number) => void): number;
+  hostUnwatchFd(id: number): void;
+}
+
+export interface NativeAddon extends NativeHostFs {
   MemoryFile: new (name: string, capacity: number) => NativeMemoryFile;
 }
 
