@@ -57,4 +57,10 @@ export interface FileDescription {
 
   /** Called when the last descriptor referring to this description is closed. */
   release(): void;
+
+  /** Adds a reference: one per descriptor (in any table) and per in-flight user. */
+  incRef(): void;
+
+  /** Drops a reference; the last one calls release(). */
+  decRef(): void;
 }

@@ -1,0 +1,67 @@
+/**
+ * The defaults every file description starts from: Linux's answer for an operation a kind of file
+ * does not support, and the reference count that calls release() once.
+ */
+import { Errno, fail } from '../errno.js';
+import type { Task } from '../kernel/task.js';
+import type { FileDescription, FileStat } from './file.js';
+import { O_ACCMODE, O_RDONLY, O_WRONLY } from './flags.js';
+
+export abstract class FileBase implements FileDescription {
+  private refs = 1;
+
+  constructor(
+    public flags: number,
+    readonly path: string,
+  ) {}
+
+  abstract stat(): FileStat;
+
+  /** Whether the access mode allows reading; write-only descriptions fail reads with EBADF. */
+  get readable(): boolean {
+    return (this.flags & O_ACCMODE) !== O_WRONLY;
+  }
+
+  get writable(): boolean {
+    return (this.flags & O_ACCMODE) !== O_RDONLY;
+  }
+
+  read(_task: Task, _dst: Uint8Array): number | Promise<number> {
+    return fail(Errno.EINVAL);
+  }
+
+  write(_task: Task, _src: Uint8Array): number | Promise<number> {
+    return fail(Errno.EINVAL);
+  }
+
+  pread(_task: Task, _dst: Uint8Array, _offset: number): number | Promise<number> {
+    return fail(Errno.ESPIPE);
+  }
+
+  pwrite(_task: Task, _src: Uint8Array, _offset: number): number | Promise<number> {
+    return fail(Errno.ESPIPE);
+  }
+
+  seek(_offset: number, _whence: number): number {
+    return fail(Errno.ESPIPE);
+  }
+
+  getdents(_dst: Uint8Array): number {
+    return fail(Errno.ENOTDIR);
+  }
+
+  ioctl(_task: Task, _request: number, _arg: number): number | Promise<number> {
+    return fail(Errno.ENOTTY);
+  }
+
+  release(): void {}
+
+  incRef(): void {
+    this.refs++;
+  }
+
+  decRef(): void {
+    this.refs--;
+    if (this.refs === 0) this.release();
+  }
+}

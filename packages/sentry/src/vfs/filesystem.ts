@@ -1,0 +1,27 @@
+/**
+ * A mounted file system as the VFS sees it. Paths handed to a file system are relative to its
+ * mount point, canonical (no ".", "..", empty or symlink components: the VFS has resolved them),
+ * and "" for the mount's root. Every method throws SysError on failure.
+ */
+import type { Task } from '../kernel/task.js';
+import type { FileDescription, FileStat } from './file.js';
+
+export interface Filesystem {
+  /** The file system's name as /proc/mounts would list it ("host", "proc"). */
+  readonly name: string;
+
+  /** Returns the attributes of `path` without following it when it is a symlink. */
+  lstat(path: string, task: Task | undefined): FileStat;
+
+  /** Returns the target of the symlink at `path` (EINVAL when it is not a symlink). */
+  readlink(path: string, task: Task | undefined): string;
+
+  /**
+   * Opens `path`, whose attributes the VFS has just read as `stat`, with open(2) `flags`.
+   * `sandboxPath` is the canonical absolute path the description reports.
+   */
+  open(path: string, sandboxPath: string, flags: number, stat: FileStat, task: Task | undefined): FileDescription;
+
+  /** Frees the file system's host resources. */
+  close(): void;
+}

@@ -1,0 +1,207 @@
+/**
+ * A file description over one of runsc's own descriptors (stdin, stdout, stderr): a terminal, a
+ * pipe, a socket or a file. The sentry must not block its event loop on them, and must not change
+ * flags of a description that the shell and other processes share. So a pipe, FIFO or terminal is
+ * reopened through /proc/self/fd as a private non-blocking description; a socket is used with
+ * MSG_DONTWAIT; a regular file never blocks. When a read or write would block, the call returns
+ * a promise that settles once a libuv poll watch reports the descriptor ready.
+ */
+import { readlinkSync } from 'node:fs';
+
+import { Errno, fail, SysError } from '../errno.js';
+import type { Task } from '../kernel/task.js';
+import { native } from '../native.js';
+import type { FileStat } from './file.js';
+import { FileBase } from './file-base.js';
+import { O_ACCMODE, O_NONBLOCK, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, SEEK_CUR, SEEK_END, SEEK_SET } from './flags.js';
+import { newStatBuffer, statFromHost } from './host-stat.js';
+
+const POLLIN = 0x1;
+const POLLOUT = 0x4;
+
+/** ioctl requests answered for terminals, from <asm-generic/ioctls.h>. */
+export const TCGETS = 0x5401;
+export const TIOCGWINSZ = 0x5413;
+
+/** sizeof(struct termios) as the kernel's TCGETS writes it on x86-64, and sizeof(struct winsize). */
+const KERNEL_TERMIOS_SIZE = 36;
+const WINSIZE_SIZE = 8;
+
+type StreamKind = 'file' | 'socket' | 'stream';
+
+function checked(result: number): number {
+  if (result < 0) fail(-result);
+  return result;
+}
+
+export class HostStream extends FileBase {
+  private closed = false;
+  private watch = 0;
+  private rejectWait: ((error: SysError) => void) | undefined;
+
+  private constructor(
+    private readonly fd: number,
+    private readonly kind: StreamKind,
+    /** Whether `fd` is a private O_NONBLOCK description; otherwise readiness is polled before each call. */
+    private readonly nonBlocking: boolean,
+    flags: number,
+    path: string,
+  ) {
+    super(flags, path);
+  }
+
+  /**
+   * Wraps host descriptor `hostFd`, which stays open and unchanged: the stream uses its own copy,
+   * closed on release(). Returns undefined when `hostFd` is not open.
+   */
+  static wrap(hostFd: number): HostStream | undefined {
+    const hostFlags = native.hostGetFl(hostFd);
+    if (hostFlags < 0) return undefined;
+    const raw = newStatBuffer();
+    checked(native.hostFstat(hostFd, raw));
+    const type = Number(raw[2]) & S_IFMT;
+
+    let path: string;
+    try {
+      path = readlinkSync(`/proc/self/fd/${hostFd}`, 'latin1');
+    } catch {
+      path = `host fd ${hostFd}`;
+    }
+
+    // The application sees the access mode and O_APPEND of the real descriptor, but starts in
+    // blocking mode even when Node has set O_NONBLOCK on a shared pipe.
+    const flags = hostFlags & ~O_NONBLOCK;
+    if (type === S_IFREG || type === S_IFBLK) {
+      return new HostStream(checked(native.hostDup(hostFd)), 'file', false, flags, path);
+    }
+    if (type === S_IFSOCK) {
+      return new HostStream(checked(native.hostDup(hostFd)), 'socket', true, flags, path);
+    }
+    if (type === S_IFIFO || type === S_IFCHR) {
+      const reopened = native.hostReopen(hostFd, (hostFlags & O_ACCMODE) | O_NONBLOCK);
+      if (reopened >= 0) return new HostStream(reopened, 'stream', true, flags, path);
+    }
+    // NOTE: without a private non-blocking description (a pipe whose reader is gone, an unusual
+    // device), a write larger than the free pipe space can still block the event loop.
+    return new HostStream(checked(native.hostDup(hostFd)), 'stream', false, flags, path);
+  }
+
+  stat(): FileStat {
+    const raw = newStatBuffer();
+    checked(native.hostFstat(this.fd, raw));
+    return statFromHost(raw);
+  }
+
+  private readOnce(dst: Uint8Array): number {
+    if (this.kind === 'socket') return native.hostRecv(this.fd, dst);
+    if (!this.nonBlocking && this.kind === 'stream' && native.hostPoll(this.fd, POLLIN) === 0) return -Errno.EAGAIN;
+    return native.hostPread(this.fd, dst, -1);
+  }
+
+  private writeOnce(src: Uint8Array): number {
+    if (this.kind === 'socket') return native.hostSend(this.fd, src);
+    if (!this.nonBlocking && this.kind === 'stream' && native.hostPoll(this.fd, POLLOUT) === 0) return -Errno.EAGAIN;
+    return native.hostPwrite(this.fd, src, -1);
+  }
+
+  override read(task: Task, dst: Uint8Array): number | Promise<number> {
+    if (dst.length === 0) return 0;
+    const n = this.readOnce(dst);
+    if (n >= 0) return n;
+    if (n !== -Errno.EAGAIN || this.flags & O_NONBLOCK) return fail(-n);
+    return this.waitReady(POLLIN).then(() => this.read(task, dst));
+  }
+
+  /** Writes all of `src` unless the application asked for O_NONBLOCK, as a blocking write(2) does. */
+  override write(task: Task, src: Uint8Array): number | Promise<number> {
+    let done = 0;
+    while (done < src.length) {
+      const n = this.writeOnce(done === 0 ? src : src.subarray(done));
+      if (n >= 0) {
+        done += n;
+        continue;
+      }
+      if (n !== -Errno.EAGAIN) {
+        if (done > 0) return done;
+        return fail(-n);
+      }
+      if (this.flags & O_NONBLOCK) {
+        if (done > 0) return done;
+        return fail(Errno.EAGAIN);
+      }
+      const written = done;
+      return this.waitReady(POLLOUT).then(async () => written + (await this.write(task, src.subarray(written))));
+    }
+    return done;
+  }
+
+  override pread(_task: Task, dst: Uint8Array, offset: number): number {
+    if (this.kind !== 'file') return fail(Errno.ESPIPE);
+    if (offset < 0) fail(Errno.EINVAL);
+    return checked(native.hostPread(this.fd, dst, offset));
+  }
+
+  override pwrite(_task: Task, src: Uint8Array, offset: number): number {
+    if (this.kind !== 'file') return fail(Errno.ESPIPE);
+    if (offset < 0) fail(Errno.EINVAL);
+    return checked(native.hostPwrite(this.fd, src, offset));
+  }
+
+  override seek(offset: number, whence: number): number {
+    if (this.kind !== 'file') return fail(Errno.ESPIPE);
+    if (whence !== SEEK_SET && whence !== SEEK_CUR && whence !== SEEK_END) fail(Errno.EINVAL);
+    return checked(native.hostLseek(this.fd, offset, whence));
+  }
+
+  /** TCGETS and TIOCGWINSZ, answered by the real terminal (ENOTTY when it is not one). */
+  override ioctl(task: Task, request: number, arg: number): number {
+    if (request === TCGETS) {
+      const termios = new Uint8Array(KERNEL_TERMIOS_SIZE);
+      checked(native.hostTcgets(this.fd, termios));
+      task.mm.copyOut(arg, termios);
+      return 0;
+    }
+    if (request === TIOCGWINSZ) {
+      const winsize = new Uint8Array(WINSIZE_SIZE);
+      checked(native.hostGetWinsize(this.fd, winsize));
+      task.mm.copyOut(arg, winsize);
+      return 0;
+    }
+    return fail(Errno.ENOTTY);
+  }
+
+  /** Resolves once the descriptor reports `events`, or right away when it cannot be polled. */
+  private waitReady(events: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.closed) {
+        reject(new SysError(Errno.EBADF));
+        return;
+      }
+      const id = native.hostWatchFd(this.fd, events, () => {
+        this.watch = 0;
+        this.rejectWait = undefined;
+        resolve();
+      });
+      // epoll rejects regular files (EPERM): they are always ready, so the caller just retries.
+      if (id < 0) {
+        if (id === -Errno.EPERM) resolve();
+        else reject(new SysError(-id));
+        return;
+      }
+      this.watch = id;
+      this.rejectWait = reject;
+    });
+  }
+
+  override release(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.watch !== 0) {
+      native.hostUnwatchFd(this.watch);
+      this.watch = 0;
+      this.rejectWait?.(new SysError(Errno.EBADF));
+      this.rejectWait = undefined;
+    }
+    native.hostClose(this.fd);
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The virtual file system: a mount table and path resolution done by the sentry. Resolution walks
+ * one component at a time, follows symlinks itself (at most MAX_SYMLINKS per lookup, then ELOOP),
+ * and treats ".." at the root as the root, so no path and no symlink target can leave the
+ * sandbox's root. A file system only ever sees canonical paths relative to its mount point.
+ *
+ * Paths are latin1 strings, one character per byte, so any byte sequence Linux allows in a
+ * file name survives (see readPath in user-path.ts).
+ */
+import { Errno, fail, SysError } from '../errno.js';
+import type { Task } from '../kernel/task.js';
+import type { FileDescription, FileStat } from './file.js';
+import type { Filesystem } from './filesystem.js';
+import {
+  AT_FDCWD,
+  isDir,
+  isRegular,
+  isSymlink,
+  MAX_SYMLINKS,
+  NAME_MAX,
+  O_ACCMODE,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_PATH,
+  O_RDONLY,
+  O_TMPFILE,
+  PATH_MAX,
+} from './flags.js';
+import type { FsContext } from './fs-context.js';
+import { HostFilesystem } from './host-fs.js';
+import { ProcFilesystem } from './proc-fs.js';
+
+export interface VfsOptions {
+  /** Host directory exposed read-only at "/" ("/" for `runsc do`). */
+  readonly hostRoot: string;
+}
+
+interface Mount {
+  /** Canonical sandbox path of the mount point. */
+  readonly path: string;
+  readonly fs: Filesystem;
+}
+
+/** Where a path led: its canonical sandbox path, the mount it is on and its attributes. */
+export interface Resolved {
+  readonly path: string;
+  readonly mount: Mount;
+  /** The path relative to the mount point, "" for the mount's root. */
+  readonly relative: string;
+  readonly stat: FileStat;
+}
+
+/** Returns the canonical absolute path of `components`. */
+function join(components: readonly string[]): string {
+  return '/' + components.join('/');
+}
+
+function split(canonical: string): string[] {
+  return canonical === '/' ? [] : canonical.slice(1).split('/');
+}
+
+export class Vfs {
+  /** Mounts, longest mount point first, so the first match of a path is its mount. */
+  private readonly mounts: Mount[];
+
+  constructor(options: VfsOptions) {
+    this.mounts = [
+      { path: '/proc', fs: new ProcFilesystem() },
+      { path: '/', fs: new HostFilesystem(options.hostRoot) },
+    ];
+  }
+
+  private mountOf(path: string): { mount: Mount; relative: string } {
+    for (const mount of this.mounts) {
+      if (mount.path === '/') return { mount, relative: path.slice(1) };
+      if (path === mount.path) return { mount, relative: '' };
+      if (path.startsWith(mount.path) && path.charCodeAt(mount.path.length) === 0x2f) {
+        return { mount, relative: path.slice(mount.path.length + 1) };
+      }
+    }
+    throw new Error(`no mount covers ${path}`);
+  }
+
+  private lstatCanonical(path: string, task: Task | undefined): FileStat {
+    const { mount, relative } = this.mountOf(path);
+    return mount.fs.lstat(relative, task);
+  }
+
+  /** Returns the canonical directory a relative path starts from: the cwd or dirfd's directory. */
+  private startDirectory(context: FsContext, dirfd: number, task: Task | undefined): string {
+    if (dirfd === AT_FDCWD) return context.cwd;
+    if (task === undefined) return fail(Errno.EBADF);
+    const file = task.fdTable.get(dirfd);
+    if (!isDir(file.stat().mode)) fail(Errno.ENOTDIR);
+    return file.path;
+  }
+
+  /**
+   * Resolves `path` (absolute, or relative to dirfd) to a canonical path. A symlink in the last
+   * component is followed when `follow` is set or the path ends with "/"; symlinks elsewhere always
+   * are. Throws ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EACCES, or EBADF for a bad dirfd.
+   */
+  resolve(context: FsContext, dirfd: number, path: string, follow: boolean, task?: Task): Resolved {
+    if (path.length === 0) fail(Errno.ENOENT);
+    if (path.length >= PATH_MAX) fail(Errno.ENAMETOOLONG);
+
+    let current = path.charCodeAt(0) === 0x2f ? [] : split(this.startDirectory(context, dirfd, task));
+    let pending = path.split('/');
+    let index = 0;
+    let links = 0;
+    let stat: FileStat | undefined;
+
+    while (index < pending.length) {
+      const name = pending[index++];
+      if (name === '' || name === '.') continue;
+      if (name === '..') {
+        current.pop();
+        stat = undefined;
+        continue;
+      }
+      if (name.length > NAME_MAX) fail(Errno.ENAMETOOLONG);
+
+      // Whether more components follow, and whether the path ends in "/" or "/." after this one,
+      // which requires a directory and follows a symlink as Linux does.
+      let more = false;
+      let trailing = false;
+      for (let rest = index; rest < pending.length; rest++) {
+        if (pending[rest] === '' || pending[rest] === '.') trailing = true;
+        else {
+          more = true;
+          break;
+        }
+      }
+
+      const childPath = current.length === 0 ? '/' + name : join(current) + '/' + name;
+      const childStat = this.lstatCanonical(childPath, task);
+      if (isSymlink(childStat.mode) && (more || trailing || follow)) {
+        if (++links > MAX_SYMLINKS) fail(Errno.ELOOP);
+        const { mount, relative } = this.mountOf(childPath);
+        const target = mount.fs.readlink(relative, task);
+        if (target.length === 0) fail(Errno.ENOENT);
+        if (target.charCodeAt(0) === 0x2f) current = [];
+        pending = target.split('/').concat(pending.slice(index));
+        index = 0;
+        stat = undefined;
+        continue;
+      }
+      if ((more || trailing) && !isDir(childStat.mode)) fail(Errno.ENOTDIR);
+      current.push(name);
+      stat = childStat;
+    }
+
+    const canonical = join(current);
+    stat ??= this.lstatCanonical(canonical, task);
+    const { mount, relative } = this.mountOf(canonical);
+    return { path: canonical, mount, relative, stat };
+  }
+
+  /**
+   * Opens a file as openat(2) does and returns a new description holding one reference.
+   * The host view is read-only: creating or writing a file there fails with EROFS.
+   */
+  open(context: FsContext, dirfd: number, path: string, flags: number, _mode: number, task?: Task): FileDescription {
+    if ((flags & O_TMPFILE) === O_TMPFILE) {
+      if ((flags & O_ACCMODE) === O_RDONLY) fail(Errno.EINVAL);
+      const directory = this.resolve(context, dirfd, path, true, task);
+      if (!isDir(directory.stat.mode)) fail(Errno.ENOTDIR);
+      return fail(Errno.EROFS);
+    }
+
+    const create = (flags & O_CREAT) !== 0 && (flags & O_PATH) === 0;
+    const follow = (flags & O_NOFOLLOW) === 0 && !(create && (flags & O_EXCL) !== 0);
+    let resolved: Resolved;
+    try {
+      resolved = this.resolve(context, dirfd, path, follow, task);
+    } catch (error) {
+      if (!create || !(error instanceof SysError) || error.errno !== Errno.ENOENT) throw error;
+      // The file is missing: creating it would need a write to its directory, which is read-only,
+      // unless the directory is missing too (then ENOENT stands).
+      this.resolveParent(context, dirfd, path, task);
+      return fail(Errno.EROFS);
+    }
+
+    if (create && (flags & O_EXCL) !== 0) fail(Errno.EEXIST);
+    if (create && isDir(resolved.stat.mode)) fail(Errno.EISDIR);
+    if ((flags & O_DIRECTORY) !== 0 && !isDir(resolved.stat.mode)) {
+      if (isSymlink(resolved.stat.mode) && (flags & O_PATH) === 0) fail(Errno.ELOOP);
+      fail(Errno.ENOTDIR);
+    }
+    if (isSymlink(resolved.stat.mode) && (flags & O_PATH) === 0) fail(Errno.ELOOP);
+    return resolved.mount.fs.open(resolved.relative, resolved.path, flags, resolved.stat, task);
+  }
+
+  /** Resolves the directory that would contain `path`'s last component; it must exist. */
+  private resolveParent(context: FsContext, dirfd: number, path: string, task: Task | undefined): void {
+    const trimmed = path.replace(/\/+$/, '');
+    const slash = trimmed.lastIndexOf('/');
+    const parent = slash < 0 ? '.' : slash === 0 ? '/' : trimmed.slice(0, slash);
+    const resolved = this.resolve(context, dirfd, parent, true, task);
+    if (!isDir(resolved.stat.mode)) fail(Errno.ENOTDIR);
+  }
+
+  /** stat(2)/lstat(2) of a path. */
+  stat(context: FsContext, dirfd: number, path: string, follow: boolean, task?: Task): FileStat {
+    return this.resolve(context, dirfd, path, follow, task).stat;
+  }
+
+  /** readlink(2): the target of the symlink at path; EINVAL when it is not a symlink. */
+  readlink(context: FsContext, dirfd: number, path: string, task?: Task): string {
+    const resolved = this.resolve(context, dirfd, path, false, task);
+    if (!isSymlink(resolved.stat.mode)) fail(Errno.EINVAL);
+    return resolved.mount.fs.readlink(resolved.relative, task);
+  }
+
+  /** Resolves a directory for chdir(2) and returns its canonical path. */
+  chdir(context: FsContext, path: string, task?: Task): string {
+    const resolved = this.resolve(context, AT_FDCWD, path, true, task);
+    if (!isDir(resolved.stat.mode)) fail(Errno.ENOTDIR);
+    context.cwd = resolved.path;
+    return resolved.path;
+  }
+
+  /**
+   * Opens the program to execute, as execve(2) checks it: it must be a regular file with an
+   * execute bit (EACCES otherwise). Returns a description holding one reference and the canonical
+   * path, which becomes the task's exePath.
+   */
+  openExecutable(context: FsContext, path: string, task?: Task): { file: FileDescription; path: string } {
+    const resolved = this.resolve(context, AT_FDCWD, path, true, task);
+    if (!isRegular(resolved.stat.mode)) fail(Errno.EACCES);
+    if ((resolved.stat.mode & 0o111) === 0) fail(Errno.EACCES);
+    const file = resolved.mount.fs.open(resolved.relative, resolved.path, O_RDONLY, resolved.stat, task);
+    return { file, path: resolved.path };
+  }
+
+  /** Frees every mount's host resources (the host root's fd). */
+  close(): void {
+    for (const mount of this.mounts) mount.fs.close();
+  }
+}
