@@ -1,0 +1,266 @@
+#include "context.h"
+
+#include <elf.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "error.h"
+#include "stub.h"
+
+namespace tsvisor_ptrace {
+
+namespace {
+
+int64_t MonotonicNanoseconds() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+std::string ThreadName(pid_t tid) { return "stub thread " + std::to_string(tid); }
+
+void WaiterMain(std::shared_ptr<Waiter> waiter) {
+  std::unique_lock<std::mutex> lock(waiter->mutex);
+  for (;;) {
+    waiter->wake.wait(lock, [&] { return waiter->quit || waiter->requestTid != 0; });
+    if (waiter->quit) return;
+    pid_t tid = waiter->requestTid;
+    uint64_t generation = waiter->requestGeneration;
+    waiter->requestTid = 0;
+    lock.unlock();
+
+    // WNOWAIT leaves the stop for the main thread to collect, because only the tracer thread may
+    // issue ptrace requests and the stop must stay visible to it. ECHILD (the thread is gone)
+    // is reported the same way; the main thread finds out which.
+    siginfo_t info;
+    while (waitid(P_PID, tid, &info, WSTOPPED | WEXITED | WNOWAIT | __WALL) != 0 && errno == EINTR) {
+    }
+    waiter->function.NonBlockingCall(new uint64_t(generation));
+
+    lock.lock();
+  }
+}
+
+}  // namespace
+
+void CallJsOnStop(Napi::Env env, Napi::Function, Waiter* waiter, uint64_t* generation) {
+  uint64_t value = *generation;
+  delete generation;
+  if (env == nullptr || waiter->owner == nullptr) return;
+  waiter->owner->OnWaiterEvent(env, value);
+}
+
+Napi::Function NativeContext::Define(Napi::Env env) {
+  return DefineClass(env, "NativeContext", {
+    InstanceMethod<&NativeContext::Switch>("switch"),
+    InstanceMethod<&NativeContext::Interrupt>("interrupt"),
+    InstanceMethod<&NativeContext::Cancel>("cancel"),
+    InstanceMethod<&NativeContext::Release>("release"),
+  });
+}
+
+NativeContext::NativeContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeContext>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[0].As<Napi::Uint8Array>().ByteLength() < kSignalInfoSize) {
+    throw Napi::TypeError::New(env, "NativeContext: the first argument must be a Uint8Array of at least 128 bytes for siginfo");
+  }
+  Napi::Uint8Array signalInfo = info[0].As<Napi::Uint8Array>();
+  signalInfo_ = signalInfo.Data();
+  signalInfoRef_ = Napi::Persistent(signalInfo);
+  spinNanoseconds_ = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue() * 1000);
+}
+
+NativeContext::~NativeContext() {
+  // Released contexts have no waiter left. For a context that is garbage-collected unreleased,
+  // the waiter thread may be blocked on a live stub thread, so it is detached, not joined; the
+  // shared Waiter keeps the memory it uses alive.
+  if (waiter_) {
+    {
+      std::lock_guard<std::mutex> lock(waiter_->mutex);
+      waiter_->quit = true;
+    }
+    waiter_->wake.notify_one();
+    waiter_->owner = nullptr;
+    if (waiter_->thread.joinable()) waiter_->thread.detach();
+    waiter_->function.Release();
+  }
+}
+
+void NativeContext::Resume(pid_t tid, uint8_t* regs) {
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, regs) != 0) throw SystemError("PTRACE_SETREGS of " + ThreadName(tid), errno);
+  iovec fpState{regs + kFpStateOffset, kFpStateSize};
+  if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &fpState) != 0) {
+    throw SystemError("PTRACE_SETREGSET(NT_X86_XSTATE) of " + ThreadName(tid), errno);
+  }
+  if (ptrace(PTRACE_SYSEMU, tid, nullptr, nullptr) != 0) throw SystemError("PTRACE_SYSEMU of " + ThreadName(tid), errno);
+}
+
+int NativeContext::FinishStop(pid_t tid, int status, uint8_t* regs) {
+  if (!WIFSTOPPED(status)) throw SystemError("stub thread ended during a switch: " + DescribeStatus(tid, status));
+
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, regs) != 0) throw SystemError("PTRACE_GETREGS of " + ThreadName(tid), errno);
+  iovec fpState{regs + kFpStateOffset, kFpStateSize};
+  if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &fpState) != 0) {
+    throw SystemError("PTRACE_GETREGSET(NT_X86_XSTATE) of " + ThreadName(tid), errno);
+  }
+
+  int signal = WSTOPSIG(status);
+  if (signal == (SIGTRAP | 0x80)) return kSyscall;
+  if ((status >> 16) != 0) throw SystemError("unexpected ptrace stop during a switch: " + DescribeStatus(tid, status));
+  if (signal == SIGSTOP) return kInterrupted;
+
+  // The JavaScript side tells faults from other signals by the siginfo.
+  if (ptrace(PTRACE_GETSIGINFO, tid, nullptr, signalInfo_) != 0) {
+    throw SystemError("PTRACE_GETSIGINFO of " + ThreadName(tid), errno);
+  }
+  return kSignal;
+}
+
+Napi::Value NativeContext::Switch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (deferred_) throw Napi::Error::New(env, "switch: this context is already inside a switch; await it first");
+
+  pid_t tid = info[0].As<Napi::Number>().Int32Value();
+  Napi::Uint8Array regsArray = info[1].As<Napi::Uint8Array>();
+  if (regsArray.ByteLength() < kRegistersSize) throw Napi::TypeError::New(env, "switch: the registers buffer is too small");
+  uint8_t* regs = regsArray.Data();
+
+  if (interruptRequested_) {
+    interruptRequested_ = false;
+    return Napi::Number::New(env, kInterrupted);
+  }
+
+  try {
+    Resume(tid, regs);
+
+    // Poll for the stop for a bounded time, so a quick system call costs no thread hop.
+    int64_t deadline = MonotonicNanoseconds() + spinNanoseconds_;
+    do {
+      int status = 0;
+      pid_t r = WaitThread(tid, &status, WNOHANG);
+      if (r == tid) return Napi::Number::New(env, FinishStop(tid, status, regs));
+      if (r < 0) throw SystemError("waitpid for " + ThreadName(tid), errno);
+    } while (MonotonicNanoseconds() < deadline);
+  } catch (const SystemError& error) {
+    throw ToJs(env, error);
+  }
+
+  runningTid_ = tid;
+  generation_++;
+  deferred_.emplace(Napi::Promise::Deferred::New(env));
+  pendingRegs_ = Napi::Persistent(regsArray);
+  StartWaiting(env, tid);
+  return deferred_->Promise();
+}
+
+void NativeContext::StartWaiting(Napi::Env env, pid_t tid) {
+  if (!waiter_) {
+    waiter_ = std::make_shared<Waiter>();
+    waiter_->owner = this;
+    auto* keepAlive = new std::shared_ptr<Waiter>(waiter_);
+    waiter_->function = WaiterFunction::New(
+        env, "tsvisor-ptrace-waiter", 0, 1, waiter_.get(),
+        [](Napi::Env, std::shared_ptr<Waiter>* keep, Waiter*) { delete keep; }, keepAlive);
+    waiter_->thread = std::thread(WaiterMain, waiter_);
+  } else {
+    waiter_->function.Ref(env);
+  }
+
+  {
+    std::lock_guard<std::mutex> lock(waiter_->mutex);
+    waiter_->requestTid = tid;
+    waiter_->requestGeneration = generation_;
+  }
+  waiter_->wake.notify_one();
+}
+
+void NativeContext::OnWaiterEvent(Napi::Env env, uint64_t generation) {
+  if (!deferred_ || generation != generation_) return;
+
+  int status = 0;
+  pid_t r = WaitThread(runningTid_, &status, WNOHANG);
+  if (r == 0) {
+    // The thread has not stopped after all; wait again.
+    std::lock_guard<std::mutex> lock(waiter_->mutex);
+    waiter_->requestTid = runningTid_;
+    waiter_->requestGeneration = generation_;
+    waiter_->wake.notify_one();
+    return;
+  }
+  Settle(env, runningTid_, status, r > 0);
+}
+
+void NativeContext::Settle(Napi::Env env, pid_t tid, int status, bool collected) {
+  Napi::Promise::Deferred deferred = *deferred_;
+  deferred_.reset();
+  uint8_t* regs = pendingRegs_.Value().Data();
+  pendingRegs_.Reset();
+  runningTid_ = 0;
+  waiter_->function.Unref(env);
+
+  if (!collected) {
+    deferred.Reject(Napi::Error::New(env, ThreadName(tid) + " no longer exists, so its switch cannot finish; "
+                                              "was its address space released during the switch?").Value());
+    return;
+  }
+  try {
+    deferred.Resolve(Napi::Number::New(env, FinishStop(tid, status, regs)));
+  } catch (const SystemError& error) {
+    deferred.Reject(ToJs(env, error).Value());
+  }
+}
+
+void NativeContext::Interrupt(const Napi::CallbackInfo&) {
+  if (runningTid_ != 0) {
+    // tkill queues SIGSTOP for this thread only; the tracee reports it as a signal-delivery-stop,
+    // and the next resume suppresses it, so it never stops the thread group.
+    syscall(SYS_tkill, runningTid_, SIGSTOP);
+  } else {
+    interruptRequested_ = true;
+  }
+}
+
+void NativeContext::Cancel(const Napi::CallbackInfo& info) {
+  if (!deferred_) return;
+  pid_t tid = runningTid_;
+  syscall(SYS_tkill, tid, SIGSTOP);
+
+  int status = 0;
+  pid_t r;
+  do {
+    r = WaitThread(tid, &status, 0);
+  } while (r > 0 && !WIFSTOPPED(status) && !WIFEXITED(status) && !WIFSIGNALED(status));
+
+  generation_++;
+  Settle(info.Env(), tid, status, r > 0);
+}
+
+void NativeContext::StopWaiter() {
+  if (!waiter_) return;
+  {
+    std::lock_guard<std::mutex> lock(waiter_->mutex);
+    waiter_->quit = true;
+  }
+  waiter_->wake.notify_one();
+  if (waiter_->thread.joinable()) waiter_->thread.join();
+  waiter_->owner = nullptr;
+  waiter_->function.Release();
+  waiter_.reset();
+}
+
+void NativeContext::Release(const Napi::CallbackInfo& info) {
+  if (deferred_) throw Napi::Error::New(info.Env(), "release: the context is inside a switch; cancel it first");
+  StopWaiter();
+  signalInfoRef_.Reset();
+}
+
+}  // namespace tsvisor_ptrace
