@@ -1,0 +1,72 @@
+/** close, dup, dup2, dup3 and fcntl's descriptor and status flag commands. */
+import { Errno, fail } from '../errno.js';
+import type { Task } from '../kernel/task.js';
+import {
+  F_DUPFD,
+  F_DUPFD_CLOEXEC,
+  F_GETFD,
+  F_GETFL,
+  F_SETFD,
+  F_SETFL,
+  FD_CLOEXEC,
+  O_CLOEXEC,
+  O_LARGEFILE,
+  SETFL_MASK,
+} from '../vfs/flags.js';
+import { registerSyscall } from './table.js';
+
+function close(task: Task, fd: number): number {
+  task.fdTable.close(fd);
+  return 0;
+}
+
+function dup(task: Task, fd: number): number {
+  return task.fdTable.dup(fd);
+}
+
+function dup2(task: Task, oldFd: number, newFd: number): number {
+  return task.fdTable.dup2(oldFd, newFd);
+}
+
+function dup3(task: Task, oldFd: number, newFd: number, flags: number): number {
+  if (flags & ~O_CLOEXEC) fail(Errno.EINVAL);
+  if (oldFd === newFd) fail(Errno.EINVAL);
+  return task.fdTable.dup2(oldFd, newFd, (flags & O_CLOEXEC) !== 0);
+}
+
+function fcntl(task: Task, fd: number, command: number, arg: number): number {
+  const table = task.fdTable;
+  switch (command) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC:
+      // The argument is an int: Linux compares it as unsigned against RLIMIT_NOFILE.
+      if ((arg | 0) < 0) fail(Errno.EINVAL);
+      return table.dup(fd, arg | 0, command === F_DUPFD_CLOEXEC);
+    case F_GETFD:
+      return table.getCloexec(fd) ? FD_CLOEXEC : 0;
+    case F_SETFD:
+      table.setCloexec(fd, (arg & FD_CLOEXEC) !== 0);
+      return 0;
+    case F_GETFL:
+      return table.get(fd).flags | O_LARGEFILE;
+    case F_SETFL: {
+      const file = table.get(fd);
+      file.flags = (file.flags & ~SETFL_MASK) | (arg & SETFL_MASK);
+      return 0;
+    }
+    default:
+      // Validate the descriptor first, as Linux does, so a bad fd is still EBADF.
+      table.get(fd);
+      return fail(Errno.EINVAL);
+  }
+}
+
+registerSyscall('close', close, { args: ['fd'] });
+registerSyscall('dup', dup, { args: ['fd'] });
+registerSyscall('dup2', dup2, { args: ['fd', 'fd'] });
+registerSyscall('dup3', dup3, { args: ['fd', 'fd', 'flags'] });
+registerSyscall('fcntl', fcntl, {
+  args: ['fd', 'int', 'hex'],
+  support: 'partial',
+  note: 'F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL and F_SETFL only; no locks, leases, owners or pipe sizes',
+});

@@ -1,0 +1,38 @@
+/** ioctl: the requests every descriptor accepts, then the file's own (terminal queries, ...). */
+import { Errno, fail } from '../errno.js';
+import type { Task } from '../kernel/task.js';
+import { O_NONBLOCK } from '../vfs/flags.js';
+import { registerSyscall } from './table.js';
+
+/** Generic requests from <asm-generic/ioctls.h>, handled by Linux before the file sees them. */
+const FIONCLEX = 0x5450;
+const FIOCLEX = 0x5451;
+const FIONBIO = 0x5421;
+
+function ioctl(task: Task, fd: number, request: number, arg: number): number | Promise<number> {
+  const file = task.fdTable.get(fd);
+  // The request is an unsigned int in the kernel, whatever the upper bits of the register hold.
+  const command = request >>> 0;
+  switch (command) {
+    case FIOCLEX:
+      task.fdTable.setCloexec(fd, true);
+      return 0;
+    case FIONCLEX:
+      task.fdTable.setCloexec(fd, false);
+      return 0;
+    case FIONBIO: {
+      const value = task.mm.copyIn(arg, 4).readInt32LE(0);
+      file.flags = value !== 0 ? file.flags | O_NONBLOCK : file.flags & ~O_NONBLOCK;
+      return 0;
+    }
+    default:
+      if (arg < 0) fail(Errno.EFAULT);
+      return file.ioctl(task, command, arg);
+  }
+}
+
+registerSyscall('ioctl', ioctl, {
+  args: ['fd', 'hex', 'ptr'],
+  support: 'partial',
+  note: 'FIOCLEX, FIONCLEX, FIONBIO, and TCGETS/TIOCGWINSZ on terminals; other terminal requests fail with ENOTTY',
+});

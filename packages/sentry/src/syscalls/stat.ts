@@ -1,0 +1,105 @@
+/** stat, lstat, fstat, newfstatat, statx, and the access checks access, faccessat, faccessat2. */
+import { Errno, fail } from '../errno.js';
+import type { Task } from '../kernel/task.js';
+import type { FileStat } from '../vfs/file.js';
+import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, AT_SYMLINK_NOFOLLOW, isDir, isRegular } from '../vfs/flags.js';
+import { encodeStat, encodeStatx } from '../vfs/stat.js';
+import { readPath } from '../vfs/user-path.js';
+import { registerSyscall } from './table.js';
+
+/** statx's AT_STATX_SYNC_TYPE values must not both be set (AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC). */
+const AT_STATX_INVALID_SYNC = 0x6000;
+
+/** Returns the attributes of the file dirfd/path names, for the *at calls' flags. */
+function statAt(task: Task, dirfd: number, addr: number, flags: number): FileStat {
+  const path = readPath(task, addr);
+  if (path.length === 0 && flags & AT_EMPTY_PATH) {
+    if (dirfd === AT_FDCWD) return task.kernel.vfs.stat(task.fs, AT_FDCWD, '.', true, task);
+    return task.fdTable.get(dirfd).stat();
+  }
+  return task.kernel.vfs.stat(task.fs, dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) === 0, task);
+}
+
+function stat(task: Task, addr: number, statAddr: number): number {
+  task.mm.copyOut(statAddr, encodeStat(statAt(task, AT_FDCWD, addr, 0)));
+  return 0;
+}
+
+function lstat(task: Task, addr: number, statAddr: number): number {
+  task.mm.copyOut(statAddr, encodeStat(statAt(task, AT_FDCWD, addr, AT_SYMLINK_NOFOLLOW)));
+  return 0;
+}
+
+function fstat(task: Task, fd: number, statAddr: number): number {
+  task.mm.copyOut(statAddr, encodeStat(task.fdTable.get(fd).stat()));
+  return 0;
+}
+
+function newfstatat(task: Task, dirfd: number, addr: number, statAddr: number, flags: number): number {
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH)) fail(Errno.EINVAL);
+  task.mm.copyOut(statAddr, encodeStat(statAt(task, dirfd, addr, flags)));
+  return 0;
+}
+
+function statx(task: Task, dirfd: number, addr: number, flags: number, _mask: number, statxAddr: number): number {
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE)) fail(Errno.EINVAL);
+  if ((flags & AT_STATX_SYNC_TYPE) === AT_STATX_INVALID_SYNC) fail(Errno.EINVAL);
+  task.mm.copyOut(statxAddr, encodeStatx(statAt(task, dirfd, addr, flags)));
+  return 0;
+}
+
+const R_OK = 4;
+const W_OK = 2;
+const X_OK = 1;
+
+/**
+ * Checks `mode` (R_OK | W_OK | X_OK, or F_OK = 0) against the file's permission bits for the
+ * task's ids, as Linux does for an unprivileged user; uid 0 passes every check except X_OK on a
+ * file with no execute bit. Writes fail with EROFS on the read-only host view.
+ */
+function checkAccess(task: Task, dirfd: number, addr: number, mode: number, flags: number): number {
+  if (mode & ~(R_OK | W_OK | X_OK)) fail(Errno.EINVAL);
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EACCESS | AT_EMPTY_PATH)) fail(Errno.EINVAL);
+  const st = statAt(task, dirfd, addr, flags);
+  if (mode === 0) return 0;
+
+  // access(2) checks with the real ids unless AT_EACCESS asks for the effective ones.
+  const uid = flags & AT_EACCESS ? task.creds.euid : task.creds.uid;
+  const gid = flags & AT_EACCESS ? task.creds.egid : task.creds.gid;
+  if (mode & W_OK && (isRegular(st.mode) || isDir(st.mode))) fail(Errno.EROFS);
+  if (uid === 0) {
+    if (mode & X_OK && !isDir(st.mode) && (st.mode & 0o111) === 0) fail(Errno.EACCES);
+    return 0;
+  }
+  const shift = uid === st.uid ? 6 : gid === st.gid ? 3 : 0;
+  const granted = (st.mode >> shift) & 0o7;
+  if ((mode & granted) !== mode) fail(Errno.EACCES);
+  return 0;
+}
+
+function access(task: Task, addr: number, mode: number): number {
+  return checkAccess(task, AT_FDCWD, addr, mode, 0);
+}
+
+// faccessat(2) as a system call has no flags argument; the libc wrapper's flags go to faccessat2.
+function faccessat(task: Task, dirfd: number, addr: number, mode: number): number {
+  return checkAccess(task, dirfd, addr, mode, 0);
+}
+
+function faccessat2(task: Task, dirfd: number, addr: number, mode: number, flags: number): number {
+  return checkAccess(task, dirfd, addr, mode, flags);
+}
+
+registerSyscall('stat', stat, { args: ['path', 'ptr'] });
+registerSyscall('lstat', lstat, { args: ['path', 'ptr'] });
+registerSyscall('fstat', fstat, { args: ['fd', 'ptr'] });
+registerSyscall('newfstatat', newfstatat, { args: ['fd', 'path', 'ptr', 'flags'] });
+registerSyscall('statx', statx, {
+  args: ['fd', 'path', 'flags', 'hex', 'ptr'],
+  support: 'partial',
+  note: 'reports STATX_BASIC_STATS only: no birth time, attributes or mount id',
+});
+const accessNote = 'supplementary groups and capabilities other than uid 0 are not considered';
+registerSyscall('access', access, { args: ['path', 'int'], support: 'partial', note: accessNote });
+registerSyscall('faccessat', faccessat, { args: ['fd', 'path', 'int'], support: 'partial', note: accessNote });
+registerSyscall('faccessat2', faccessat2, { args: ['fd', 'path', 'int', 'flags'], support: 'partial', note: accessNote });
