@@ -5,11 +5,14 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
 #include <string>
 
 #include "error.h"
@@ -114,7 +117,12 @@ int NativeContext::FinishStop(pid_t tid, int status, uint8_t* regs) {
   }
 
   int signal = WSTOPSIG(status);
-  if (signal == (SIGTRAP | 0x80)) return kSyscall;
+  if (signal == (SIGTRAP | 0x80)) {
+    // At syscall entry the kernel has already set rax to -ENOSYS; the application's rax (the
+    // system call number) survives in orig_rax.
+    std::memcpy(regs + offsetof(user_regs_struct, rax), regs + offsetof(user_regs_struct, orig_rax), sizeof(uint64_t));
+    return kSyscall;
+  }
   if ((status >> 16) != 0) throw SystemError("unexpected ptrace stop during a switch: " + DescribeStatus(tid, status));
   if (signal == SIGSTOP) return kInterrupted;
 
