@@ -1,0 +1,2 @@
+/** @tsvisor/sentry: the tsvisor application kernel and its embedding API. */
+export { runSandbox, SandboxError, type SandboxOptions, type SandboxResult } from './sandbox.js';

@@ -1,0 +1,126 @@
+/**
+ * The task loop: switch into the application; handle what stopped it (a system call, a fault, a
+ * signal, an interrupt); repeat until the thread group exits.
+ *
+ * The system call round trip is the hot path. When the platform returns synchronously and the
+ * handler returns a number, an iteration allocates nothing and awaits nothing; strace and debug
+ * output are behind flags checked once per call. Because such iterations never yield, the loop
+ * yields to the event loop every YIELD_INTERVAL synchronous calls so that timers and I/O callbacks
+ * still run while a program makes system calls in a tight loop.
+ */
+import createDebug from 'debug';
+import { SwitchKind } from '@tsvisor/platform-api';
+import { Errno, SysError } from '../errno.js';
+import { syscallName, syscallTable } from '../syscalls/table.js';
+import { SIGSEGV } from './signal-state.js';
+import { formatSyscall, signalName } from './strace.js';
+import type { ExitStatus, Task } from './task.js';
+
+const syscallLog = createDebug('tsvisor:sentry:syscall');
+const taskLog = createDebug('tsvisor:sentry:task');
+
+const YIELD_INTERVAL = 1024;
+
+const reportedUnimplemented = new Set<number>();
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function toResult(error: unknown): number {
+  if (error instanceof SysError) return -error.errno;
+  throw error;
+}
+
+function unimplemented(nr: number): number {
+  if (!reportedUnimplemented.has(nr)) {
+    reportedUnimplemented.add(nr);
+    const entry = syscallTable[nr];
+    const reason = entry?.note === undefined ? 'not implemented' : `not implemented: ${entry.note}`;
+    syscallLog('%s (%d) %s; returning ENOSYS', syscallName(nr), nr, reason);
+  }
+  return -Errno.ENOSYS;
+}
+
+/** Runs the handler of the system call in `task.regs`; returns its result or a promise of it. */
+function dispatch(task: Task, nr: number): number | Promise<number> {
+  const handler = nr >= 0 ? syscallTable[nr]?.handler : undefined;
+  if (handler === undefined) return unimplemented(nr);
+  const regs = task.regs;
+  try {
+    const result = handler(task, regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9);
+    return typeof result === 'number' ? result : result.then(undefined, toResult);
+  } catch (error) {
+    return toResult(error);
+  }
+}
+
+/** Runs a system call with strace output; the slow path, taken only when tracing is on. */
+async function dispatchTraced(task: Task, nr: number, strace: (line: string) => void): Promise<number> {
+  const regs = task.regs;
+  const args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
+  const pending = dispatch(task, nr);
+  const result = typeof pending === 'number' ? pending : await pending;
+  const entry = nr >= 0 ? syscallTable[nr] : undefined;
+  strace(formatSyscall(task, nr, entry, args, task.exitStatus === undefined ? result : undefined));
+  return result;
+}
+
+function signalNumber(info: Uint8Array): number {
+  return info[0] | (info[1] << 8) | (info[2] << 16) | (info[3] << 24);
+}
+
+/** Runs `task` until its thread group exits and returns how it ended. */
+export async function runTask(task: Task): Promise<ExitStatus> {
+  const { context, regs } = task;
+  const strace = task.kernel.options.strace;
+  let syncCalls = 0;
+
+  while (task.exitStatus === undefined) {
+    const switched = context.switch(task.mm.addressSpace, regs);
+    const kind = typeof switched === 'number' ? switched : await switched;
+
+    switch (kind) {
+      case SwitchKind.Syscall: {
+        const nr = regs.orig_rax;
+        const pending = strace === undefined ? dispatch(task, nr) : dispatchTraced(task, nr, strace);
+        if (typeof pending === 'number') {
+          regs.rax = pending;
+          if (++syncCalls === YIELD_INTERVAL) {
+            syncCalls = 0;
+            await yieldToEventLoop();
+          }
+        } else {
+          regs.rax = await pending;
+          syncCalls = 0;
+        }
+        break;
+      }
+
+      case SwitchKind.Fault: {
+        const addr = context.faultAddress;
+        const access = context.faultAccess;
+        if (task.mm.handleFault(addr, access)) break;
+        if (taskLog.enabled) taskLog('task %d: segmentation fault at 0x%s (access %d), rip 0x%s', task.tid, addr.toString(16), access, regs.rip.toString(16));
+        task.killGroup(SIGSEGV);
+        break;
+      }
+
+      case SwitchKind.Signal: {
+        const signo = signalNumber(context.signalInfo);
+        if (taskLog.enabled) taskLog('task %d: killed by %s at rip 0x%s', task.tid, signalName(signo), regs.rip.toString(16));
+        task.killGroup(signo);
+        break;
+      }
+
+      case SwitchKind.Interrupted:
+        // Nothing is queued for tasks yet (no signal delivery, no cross-task requests); the
+        // loop condition sees an exit requested from elsewhere.
+        break;
+
+      default:
+        throw new Error(`platform ${task.kernel.platform.name} returned an unknown switch result ${String(kind)}`);
+    }
+  }
+  return task.exitStatus;
+}

@@ -1,0 +1,207 @@
+/**
+ * runSandbox: runs one program in a new sandbox and returns its exit status. It creates the
+ * platform, the kernel with its memory file, the VFS and the first task, loads the executable and
+ * runs the task loop; when the program ends, however it ends, everything is released.
+ */
+import { createPlatform, PlatformUnavailableError, type Platform } from '@tsvisor/platform-api';
+import { Errno, errnoName, SysError } from './errno.js';
+import { Kernel } from './kernel/kernel.js';
+import { runTask } from './kernel/task-loop.js';
+import { Task, type Credentials } from './kernel/task.js';
+import { ExecError } from './loader/elf.js';
+import { loadExecutable } from './loader/loader.js';
+import { MemoryManager } from './mm/memory-manager.js';
+import './syscalls/index.js';
+import { FdTable } from './vfs/fd-table.js';
+import { AT_FDCWD, isDir, isRegular } from './vfs/flags.js';
+import { FsContext } from './vfs/fs-context.js';
+import { Vfs } from './vfs/vfs.js';
+
+export interface SandboxOptions {
+  /** The program and its arguments. A program name without "/" is looked up in the PATH of `env`. */
+  readonly argv: readonly string[];
+  /** The environment, as NAME=VALUE strings. Defaults to none. */
+  readonly env?: readonly string[];
+  /** Platform name, or "auto" (the default) for the fastest one that can run here. */
+  readonly platform?: string;
+  /** Host directory exposed read-only as the sandbox's "/". Defaults to "/". */
+  readonly root?: string;
+  /** Working directory inside the sandbox. Defaults to "/". */
+  readonly cwd?: string;
+  /** Host descriptors that become the program's 0, 1, 2. Defaults to [0, 1, 2]. */
+  readonly stdio?: readonly number[];
+  /** Receives one line per system call with decoded arguments and result. */
+  readonly strace?: (line: string) => void;
+}
+
+export interface SandboxResult {
+  /** The exit code, or 128 + N when signal N killed the program, as a shell reports it. */
+  readonly status: number;
+  readonly exitCode?: number;
+  readonly signal?: number;
+}
+
+/** A problem with the program or the options, described in one line for users. */
+export class SandboxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SandboxError';
+  }
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const ERRNO_MESSAGES: Partial<Record<number, string>> = {
+  [Errno.ENOENT]: 'no such file or directory',
+  [Errno.EACCES]: 'permission denied',
+  [Errno.ENOTDIR]: 'not a directory',
+  [Errno.EISDIR]: 'is a directory',
+  [Errno.ELOOP]: 'too many levels of symbolic links',
+  [Errno.ENAMETOOLONG]: 'file name too long',
+  [Errno.ENOEXEC]: 'exec format error',
+  [Errno.ENOMEM]: 'out of memory',
+};
+
+function describeErrno(errno: number): string {
+  return ERRNO_MESSAGES[errno] ?? errnoName(errno);
+}
+
+function checkOptions(options: SandboxOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('runSandbox: pass an options object such as { argv: ["/bin/true"] }');
+  }
+  const { argv, env, stdio } = options;
+  if (!Array.isArray(argv) || argv.length === 0 || !argv.every((arg) => typeof arg === 'string') || argv[0] === '') {
+    throw new SandboxError('missing program: argv must be a non-empty list of strings, such as ["/bin/ls", "-l"]');
+  }
+  if (env !== undefined && (!Array.isArray(env) || !env.every((entry) => typeof entry === 'string'))) {
+    throw new SandboxError('env must be a list of "NAME=VALUE" strings');
+  }
+  if (stdio !== undefined && (!Array.isArray(stdio) || !stdio.every((fd) => Number.isInteger(fd) && fd >= 0))) {
+    throw new SandboxError('stdio must be a list of host file descriptors, such as [0, 1, 2]');
+  }
+}
+
+/** Converts a JavaScript string into the VFS's path form: latin1, one character per UTF-8 byte. */
+function toVfsPath(path: string): string {
+  return Buffer.from(path, 'utf8').toString('latin1');
+}
+
+/** Finds the program as execvp does: a name with "/" is a path, others are looked up in PATH. */
+function findProgram(vfs: Vfs, fs: FsContext, name: string, env: readonly string[]): string {
+  if (name.includes('/')) return name;
+  const pathEntry = env.find((entry) => entry.startsWith('PATH='));
+  const directories = (pathEntry === undefined ? DEFAULT_PATH : pathEntry.slice(5)).split(':');
+  for (const directory of directories) {
+    const candidate = `${directory === '' ? '.' : directory}/${name}`;
+    try {
+      const stat = vfs.stat(fs, AT_FDCWD, toVfsPath(candidate), true);
+      if (isRegular(stat.mode) && (stat.mode & 0o111) !== 0) return candidate;
+    } catch (error) {
+      if (!(error instanceof SysError)) throw error;
+    }
+  }
+  throw new SandboxError(`${name}: command not found in PATH`);
+}
+
+function hostCredentials(): Credentials {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const euid = process.geteuid?.() ?? uid;
+  const egid = process.getegid?.() ?? gid;
+  return { uid, gid, euid, egid, suid: euid, sgid: egid };
+}
+
+/** Runs the cleanup steps in order, all of them even when one throws; rethrows the first error. */
+function releaseAll(steps: Array<() => void>): void {
+  let first: unknown;
+  for (const step of steps) {
+    try {
+      step();
+    } catch (error) {
+      first ??= error;
+    }
+  }
+  if (first !== undefined) throw first;
+}
+
+function openPlatform(name: string): Platform {
+  try {
+    return createPlatform(name);
+  } catch (error) {
+    if (error instanceof PlatformUnavailableError) throw new SandboxError(error.message);
+    throw error;
+  }
+}
+
+/** Runs a program in a new sandbox and returns how it ended. Throws SandboxError for bad input. */
+export async function runSandbox(options: SandboxOptions): Promise<SandboxResult> {
+  checkOptions(options);
+  const argv = [...options.argv];
+  const env = [...(options.env ?? [])];
+  const root = options.root ?? '/';
+
+  let vfs: Vfs;
+  try {
+    vfs = new Vfs({ hostRoot: root });
+  } catch (error) {
+    const reason = error instanceof SysError ? describeErrno(error.errno) : error instanceof Error ? error.message : String(error);
+    throw new SandboxError(`root directory ${root}: ${reason}`);
+  }
+
+  const cleanup: Array<() => void> = [() => vfs.close()];
+  try {
+    const fs = new FsContext();
+    const cwd = options.cwd ?? '/';
+    try {
+      vfs.chdir(fs, toVfsPath(cwd));
+    } catch (error) {
+      if (!(error instanceof SysError)) throw error;
+      throw new SandboxError(`working directory ${cwd}: ${describeErrno(error.errno)} inside the sandbox`);
+    }
+
+    const programPath = findProgram(vfs, fs, argv[0], env);
+    let executable: ReturnType<Vfs['openExecutable']>;
+    try {
+      executable = vfs.openExecutable(fs, toVfsPath(programPath));
+    } catch (error) {
+      if (!(error instanceof SysError)) throw error;
+      if (error.errno === Errno.EACCES) {
+        const stat = vfs.stat(fs, AT_FDCWD, toVfsPath(programPath), true);
+        if (isDir(stat.mode)) throw new SandboxError(`${programPath}: is a directory`);
+      }
+      throw new SandboxError(`${programPath}: ${describeErrno(error.errno)}`);
+    }
+    cleanup.unshift(() => executable.file.decRef());
+
+    const platform = openPlatform(options.platform ?? 'auto');
+    const kernel = new Kernel(platform, vfs, { strace: options.strace });
+    cleanup.unshift(() => kernel.close());
+
+    const addressSpace = platform.newAddressSpace();
+    cleanup.unshift(() => addressSpace.release());
+    const mm = new MemoryManager(kernel.memoryFile, addressSpace, kernel.layout);
+    cleanup.unshift(() => mm.release());
+    const fdTable = FdTable.withStdio(options.stdio ?? [0, 1, 2]);
+    cleanup.unshift(() => fdTable.closeAll());
+
+    const tid = kernel.allocateTid();
+    const task = new Task(kernel, { tid, tgid: tid, mm, fdTable, fs, exePath: executable.path, creds: hostCredentials() });
+    cleanup.unshift(() => task.release());
+
+    try {
+      await loadExecutable(task, executable.file, { argv, envp: env, execFn: toVfsPath(programPath) });
+    } catch (error) {
+      if (error instanceof ExecError) throw new SandboxError(`${programPath}: ${error.reason}`);
+      if (error instanceof SysError) throw new SandboxError(`${programPath}: cannot load: ${describeErrno(error.errno)}`);
+      throw error;
+    }
+
+    const exit = await runTask(task);
+    if (exit.signal !== undefined) return { status: 128 + exit.signal, signal: exit.signal };
+    const code = exit.code ?? 0;
+    return { status: code, exitCode: code };
+  } finally {
+    releaseAll(cleanup);
+  }
+}

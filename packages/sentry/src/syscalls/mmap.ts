@@ -1,0 +1,169 @@
+/**
+ * Memory system calls: brk, mmap, munmap, mprotect, mremap, madvise, msync. Argument checks follow
+ * Linux's order and errno choices; the semantics live in mm/memory-manager.ts.
+ */
+import { Errno, fail } from '../errno.js';
+import type { Task } from '../kernel/task.js';
+import { PAGE_SIZE } from '../memory/memory-file.js';
+import { MapFlag, MremapFlag, Prot, PROT_ACCESS_MASK } from '../mm/flags.js';
+import { pageUp } from '../mm/memory-manager.js';
+import type { FileDescription } from '../vfs/file.js';
+import { registerSyscall } from './table.js';
+
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_RDWR = 2;
+
+const MADV_DONTNEED = 4;
+const MADV_REMOVE = 9;
+
+const MS_ASYNC = 1;
+const MS_INVALIDATE = 2;
+const MS_SYNC = 4;
+
+function checkProt(prot: number): void {
+  if ((prot & ~(PROT_ACCESS_MASK | Prot.GROWSDOWN | Prot.GROWSUP)) !== 0) fail(Errno.EINVAL);
+}
+
+/** Rounds a length up to pages, failing with ENOMEM when that leaves the address space. */
+function pageLength(length: number): number {
+  const rounded = pageUp(length);
+  if (rounded > 2 ** 47) fail(Errno.ENOMEM);
+  return rounded;
+}
+
+function checkFileAccess(file: FileDescription, prot: number, shared: boolean): void {
+  const mode = file.flags & O_ACCMODE;
+  if (mode === O_WRONLY) fail(Errno.EACCES);
+  if (shared && (prot & Prot.WRITE) !== 0 && mode !== O_RDWR) fail(Errno.EACCES);
+}
+
+/** Copies the file's bytes from `offset` into the new mapping at [start, start + length). */
+async function fillFromFile(task: Task, file: FileDescription, start: number, length: number, offset: number): Promise<number> {
+  const views: Uint8Array[] = [];
+  task.mm.views(start, length, (view) => views.push(view));
+  try {
+    let position = offset;
+    for (const view of views) {
+      let done = 0;
+      while (done < view.length) {
+        const pending = file.pread(task, view.subarray(done), position + done);
+        const count = typeof pending === 'number' ? pending : await pending;
+        if (count === 0) return start;
+        done += count;
+      }
+      position += view.length;
+    }
+    return start;
+  } catch (error) {
+    task.mm.unmap(start, start + length);
+    throw error;
+  }
+}
+
+function mmap(task: Task, addr: number, length: number, prot: number, flags: number, fd: number, offset: number): number | Promise<number> {
+  const mm = task.mm;
+  if (length === 0 || offset < 0) fail(Errno.EINVAL);
+  if (offset % PAGE_SIZE !== 0) fail(Errno.EINVAL);
+  if (length < 0) fail(Errno.ENOMEM);
+  checkProt(prot);
+  const type = flags & MapFlag.TYPE;
+  if (type !== MapFlag.SHARED && type !== MapFlag.PRIVATE && type !== MapFlag.SHARED_VALIDATE) fail(Errno.EINVAL);
+  const shared = type !== MapFlag.PRIVATE;
+  const size = pageLength(length);
+
+  const anonymous = (flags & MapFlag.ANONYMOUS) !== 0;
+  let file: FileDescription | undefined;
+  if (!anonymous) {
+    file = task.fdTable.get(fd);
+    checkFileAccess(file, prot, shared);
+  }
+
+  let start: number;
+  if ((flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE)) !== 0) {
+    if (addr % PAGE_SIZE !== 0) fail(Errno.EINVAL);
+    if (!mm.inUserRange(addr, size)) fail(Errno.ENOMEM);
+    if ((flags & MapFlag.FIXED_NOREPLACE) !== 0 && !mm.vmas.isFree(addr, addr + size)) fail(Errno.EEXIST);
+    start = addr;
+    mm.unmap(start, start + size);
+  } else {
+    start = mm.findFree(size, addr);
+    if (start < 0) fail(Errno.ENOMEM);
+  }
+
+  const populate = (flags & MapFlag.POPULATE) !== 0 || file !== undefined;
+  mm.mapAnonymous(start, size, prot, { shared, populate, name: file?.path ?? '' });
+  if (file === undefined) return start;
+  return fillFromFile(task, file, start, size, offset);
+}
+
+function munmap(task: Task, addr: number, length: number): number {
+  if (addr % PAGE_SIZE !== 0 || length <= 0) fail(Errno.EINVAL);
+  const size = pageUp(length);
+  if (!task.mm.inUserRange(addr, size)) fail(Errno.EINVAL);
+  task.mm.unmap(addr, addr + size);
+  return 0;
+}
+
+function mprotect(task: Task, addr: number, length: number, prot: number): number {
+  if (addr % PAGE_SIZE !== 0) fail(Errno.EINVAL);
+  checkProt(prot);
+  if (length === 0) return 0;
+  if (length < 0) fail(Errno.ENOMEM);
+  const size = pageLength(length);
+  if (!task.mm.inUserRange(addr, size)) fail(Errno.ENOMEM);
+  task.mm.protect(addr, addr + size, prot);
+  return 0;
+}
+
+function mremap(task: Task, oldAddr: number, oldLength: number, newLength: number, flags: number, newAddr: number): number {
+  if (oldAddr % PAGE_SIZE !== 0) fail(Errno.EINVAL);
+  if ((flags & ~(MremapFlag.MAYMOVE | MremapFlag.FIXED | MremapFlag.DONTUNMAP)) !== 0) fail(Errno.EINVAL);
+  if ((flags & MremapFlag.FIXED) !== 0 && (flags & MremapFlag.MAYMOVE) === 0) fail(Errno.EINVAL);
+  // MREMAP_DONTUNMAP and duplicating a shared mapping (old_size 0) are not supported yet.
+  if ((flags & MremapFlag.DONTUNMAP) !== 0 || oldLength === 0) fail(Errno.EINVAL);
+  if (newLength <= 0 || oldLength < 0) fail(Errno.EINVAL);
+  const oldSize = pageLength(oldLength);
+  const newSize = pageLength(newLength);
+  if (!task.mm.inUserRange(oldAddr, oldSize)) fail(Errno.EFAULT);
+  return task.mm.remap(oldAddr, oldSize, newSize, flags, newAddr);
+}
+
+function madvise(task: Task, addr: number, length: number, advice: number): number {
+  if (addr % PAGE_SIZE !== 0 || length < 0) fail(Errno.EINVAL);
+  if (length === 0) return 0;
+  const size = pageLength(length);
+  if (!task.mm.inUserRange(addr, size)) fail(Errno.ENOMEM);
+  if (advice === MADV_DONTNEED || advice === MADV_REMOVE) {
+    task.mm.discard(addr, addr + size);
+    return 0;
+  }
+  // Every other advice is a hint the kernel may ignore; the range must still be mapped.
+  if (!task.mm.isFullyMapped(addr, addr + size)) fail(Errno.ENOMEM);
+  return 0;
+}
+
+function msync(task: Task, addr: number, length: number, flags: number): number {
+  if (addr % PAGE_SIZE !== 0 || (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) !== 0) fail(Errno.EINVAL);
+  if ((flags & MS_ASYNC) !== 0 && (flags & MS_SYNC) !== 0) fail(Errno.EINVAL);
+  const size = pageLength(Math.max(0, length));
+  if (size > 0 && !task.mm.isFullyMapped(addr, addr + size)) fail(Errno.ENOMEM);
+  // Shared file mappings are private copies so far, so there is nothing to write back.
+  return 0;
+}
+
+registerSyscall('brk', (task, addr) => task.mm.brk(addr), { args: ['ptr'] });
+registerSyscall('mmap', mmap, {
+  args: ['ptr', 'int', 'flags', 'flags', 'fd', 'hex'],
+  support: 'partial',
+  note: 'file mappings are private copies of the file, so MAP_SHARED writes do not reach the file or other mappings',
+});
+registerSyscall('munmap', munmap, { args: ['ptr', 'int'] });
+registerSyscall('mprotect', mprotect, { args: ['ptr', 'int', 'flags'] });
+registerSyscall('mremap', mremap, {
+  args: ['ptr', 'int', 'int', 'flags', 'ptr'],
+  support: 'partial',
+  note: 'MREMAP_DONTUNMAP and old_size 0 (duplicating a shared mapping) return EINVAL',
+});
+registerSyscall('madvise', madvise, { args: ['ptr', 'int', 'int'] });
+registerSyscall('msync', msync, { args: ['ptr', 'int', 'flags'] });

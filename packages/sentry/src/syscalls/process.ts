@@ -1,0 +1,188 @@
+/**
+ * Process and thread identity: exit, exit_group, the pid/tid/uid family, set_tid_address,
+ * set_robust_list, prctl and arch_prctl. The sandboxed program is pid 1 of its own pid namespace,
+ * as under gVisor, so getppid returns 0.
+ */
+import { Errno, fail } from '../errno.js';
+import type { Task } from '../kernel/task.js';
+import { registerSyscall, registerUnimplemented } from './table.js';
+
+/** sizeof(struct robust_list_head) on x86-64. */
+const ROBUST_LIST_HEAD_SIZE = 24;
+
+const PR_SET_PDEATHSIG = 1;
+const PR_GET_PDEATHSIG = 2;
+const PR_GET_DUMPABLE = 3;
+const PR_SET_DUMPABLE = 4;
+const PR_SET_NAME = 15;
+const PR_GET_NAME = 16;
+const PR_CAPBSET_READ = 23;
+const PR_SET_NO_NEW_PRIVS = 38;
+const PR_GET_NO_NEW_PRIVS = 39;
+
+const ARCH_SET_GS = 0x1001;
+const ARCH_SET_FS = 0x1002;
+const ARCH_GET_FS = 0x1003;
+const ARCH_GET_GS = 0x1004;
+const ARCH_GET_CPUID = 0x1011;
+
+/** Highest capability number Linux 6.x knows (CAP_CHECKPOINT_RESTORE). */
+const CAP_LAST_CAP = 40;
+
+/** Per-thread-group prctl state that has no other home yet. */
+interface PrctlState {
+  deathSignal: number;
+  dumpable: number;
+  noNewPrivileges: number;
+}
+
+const prctlStates = new WeakMap<Task, PrctlState>();
+
+function prctlState(task: Task): PrctlState {
+  let state = prctlStates.get(task);
+  if (state === undefined) {
+    state = { deathSignal: 0, dumpable: 1, noNewPrivileges: 0 };
+    prctlStates.set(task, state);
+  }
+  return state;
+}
+
+function writeInt32(task: Task, addr: number, value: number): void {
+  const bytes = Buffer.alloc(4);
+  bytes.writeInt32LE(value);
+  task.mm.copyOut(addr, bytes);
+}
+
+function writeUint64(task: Task, addr: number, value: number): void {
+  const bytes = Buffer.alloc(8);
+  bytes.writeBigUInt64LE(BigInt(value));
+  task.mm.copyOut(addr, bytes);
+}
+
+function prctl(task: Task, option: number, arg2: number, arg3: number, arg4: number, arg5: number): number {
+  const state = prctlState(task);
+  switch (option) {
+    case PR_SET_PDEATHSIG:
+      if (arg2 < 0 || arg2 > 64) fail(Errno.EINVAL);
+      state.deathSignal = arg2;
+      return 0;
+    case PR_GET_PDEATHSIG:
+      writeInt32(task, arg2, state.deathSignal);
+      return 0;
+    case PR_GET_DUMPABLE:
+      return state.dumpable;
+    case PR_SET_DUMPABLE:
+      if (arg2 !== 0 && arg2 !== 1) fail(Errno.EINVAL);
+      state.dumpable = arg2;
+      return 0;
+    case PR_SET_NAME: {
+      const bytes = Buffer.from(task.mm.readCString(arg2, 4096));
+      task.name = bytes.subarray(0, 15).toString();
+      return 0;
+    }
+    case PR_GET_NAME: {
+      const name = Buffer.alloc(16);
+      name.write(task.name.slice(0, 15));
+      task.mm.copyOut(arg2, name);
+      return 0;
+    }
+    case PR_CAPBSET_READ:
+      if (arg2 < 0 || arg2 > CAP_LAST_CAP) fail(Errno.EINVAL);
+      return task.creds.euid === 0 ? 1 : 0;
+    case PR_SET_NO_NEW_PRIVS:
+      if (arg2 !== 1 || arg3 !== 0 || arg4 !== 0 || arg5 !== 0) fail(Errno.EINVAL);
+      state.noNewPrivileges = 1;
+      return 0;
+    case PR_GET_NO_NEW_PRIVS:
+      if (arg2 !== 0 || arg3 !== 0 || arg4 !== 0 || arg5 !== 0) fail(Errno.EINVAL);
+      return state.noNewPrivileges;
+    default:
+      return -Errno.EINVAL;
+  }
+}
+
+function archPrctl(task: Task, code: number, addr: number): number {
+  const maxAddress = task.mm.layout.maxAddress;
+  switch (code) {
+    case ARCH_SET_FS:
+      if (addr < 0 || addr >= maxAddress) fail(Errno.EPERM);
+      task.regs.fs_base = addr;
+      return 0;
+    case ARCH_SET_GS:
+      if (addr < 0 || addr >= maxAddress) fail(Errno.EPERM);
+      task.regs.gs_base = addr;
+      return 0;
+    case ARCH_GET_FS:
+      writeUint64(task, addr, task.regs.fs_base);
+      return 0;
+    case ARCH_GET_GS:
+      writeUint64(task, addr, task.regs.gs_base);
+      return 0;
+    case ARCH_GET_CPUID:
+      // CPUID is never made to fault for sandboxed programs.
+      return 1;
+    default:
+      return -Errno.EINVAL;
+  }
+}
+
+registerSyscall('exit', (task, code) => {
+  // NOTE: with one thread per process, the exit of the thread is the exit of the thread group.
+  task.exitGroup(code);
+  return 0;
+}, { args: ['int'], support: 'partial', note: 'ends the whole thread group, since threads do not exist yet' });
+registerSyscall('exit_group', (task, code) => {
+  task.exitGroup(code);
+  return 0;
+}, { args: ['int'] });
+
+registerSyscall('getpid', (task) => task.tgid);
+registerSyscall('gettid', (task) => task.tid);
+registerSyscall('getppid', () => 0);
+registerSyscall('getpgrp', (task) => task.tgid);
+registerSyscall('getpgid', (task, pid) => (pid === 0 || pid === task.tgid ? task.tgid : -Errno.ESRCH), { args: ['int'] });
+registerSyscall('getsid', (task, pid) => (pid === 0 || pid === task.tgid ? task.tgid : -Errno.ESRCH), { args: ['int'] });
+registerSyscall('getuid', (task) => task.creds.uid);
+registerSyscall('geteuid', (task) => task.creds.euid);
+registerSyscall('getgid', (task) => task.creds.gid);
+registerSyscall('getegid', (task) => task.creds.egid);
+registerSyscall('getresuid', (task, ruid, euid, suid) => {
+  writeInt32(task, ruid, task.creds.uid);
+  writeInt32(task, euid, task.creds.euid);
+  writeInt32(task, suid, task.creds.suid);
+  return 0;
+}, { args: ['ptr', 'ptr', 'ptr'] });
+registerSyscall('getresgid', (task, rgid, egid, sgid) => {
+  writeInt32(task, rgid, task.creds.gid);
+  writeInt32(task, egid, task.creds.egid);
+  writeInt32(task, sgid, task.creds.sgid);
+  return 0;
+}, { args: ['ptr', 'ptr', 'ptr'] });
+registerSyscall('getgroups', (_task, size) => (size < 0 ? -Errno.EINVAL : 0), {
+  args: ['int', 'ptr'],
+  support: 'partial',
+  note: 'supplementary groups are not modelled; the list is always empty',
+});
+
+registerSyscall('set_tid_address', (task, addr) => {
+  task.clearChildTid = addr;
+  return task.tid;
+}, { args: ['ptr'] });
+registerSyscall('set_robust_list', (task, head, length) => {
+  if (length !== ROBUST_LIST_HEAD_SIZE) fail(Errno.EINVAL);
+  task.robustListHead = head;
+  task.robustListLength = length;
+  return 0;
+}, { args: ['ptr', 'int'] });
+registerUnimplemented('rseq', 'restartable sequences are not supported; libc then uses plain system calls');
+
+registerSyscall('prctl', prctl, {
+  args: ['int', 'hex', 'hex', 'hex', 'hex'],
+  support: 'partial',
+  note: 'supports PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, NO_NEW_PRIVS and PR_CAPBSET_READ; other options return EINVAL',
+});
+registerSyscall('arch_prctl', archPrctl, {
+  args: ['hex', 'ptr'],
+  support: 'partial',
+  note: 'ARCH_SET_CPUID and the CET and AMX options return EINVAL',
+});
