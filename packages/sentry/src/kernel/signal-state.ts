@@ -24,6 +24,8 @@ export class SignalState {
   /** Index signal - 1. */
   readonly actions: SignalAction[] = Array.from({ length: NSIG }, () => ({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n }));
   blocked = 0n;
+  /** Signals sent while blocked, bit signo - 1. */
+  pending = 0n;
   /** sigaltstack: ss_sp, ss_flags, ss_size. */
   altStack = { sp: 0n, flags: 2, size: 0n };
 }

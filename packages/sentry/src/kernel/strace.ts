@@ -93,8 +93,9 @@ function formatArg(task: Task, format: ArgFormat, args: readonly number[], index
 export function formatSyscall(task: Task, nr: number, entry: SyscallEntry | undefined, args: readonly number[], result: number | undefined): string {
   const name = entry?.name ?? syscallName(nr);
   const formats = entry?.args;
+  // A registered call without formats takes no arguments; an unknown call shows its first three raw.
   const printed = formats === undefined
-    ? args.slice(0, 3).map(hex)
+    ? (entry?.handler === undefined ? args.slice(0, 3).map(hex) : [])
     : formats.map((format, index) => formatArg(task, format, args, index, result ?? -1));
 
   let outcome: string;

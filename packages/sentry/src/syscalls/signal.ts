@@ -76,6 +76,7 @@ function rtSigprocmask(task: Task, how: number, set: number, oldSet: number, sig
     const blocked = task.signals.blocked;
     const next = how === SIG_BLOCK ? blocked | requested : how === SIG_UNBLOCK ? blocked & ~requested : requested;
     task.signals.blocked = next & ~UNBLOCKABLE;
+    deliverUnblocked(task);
   }
   return 0;
 }
@@ -110,10 +111,24 @@ function signalSelf(task: Task, signo: number): number {
   const action = task.signals.actions[signo - 1];
   if (action.handler === SIG_IGN && signo !== SIGKILL && signo !== SIGSTOP) return 0;
   if (IGNORED_BY_DEFAULT.has(signo)) return 0;
-  // A blocked signal stays pending, and pending signals are never delivered yet.
-  if ((task.signals.blocked & (1n << BigInt(signo - 1))) !== 0n) return 0;
+  const bit = 1n << BigInt(signo - 1);
+  if ((task.signals.blocked & bit) !== 0n) {
+    // A blocked signal stays pending until the mask lets it through (see rtSigprocmask).
+    task.signals.pending |= bit;
+    return 0;
+  }
   task.killGroup(signo);
   return 0;
+}
+
+/** Applies the lowest pending signal that is no longer blocked, as the return to user mode would. */
+function deliverUnblocked(task: Task): void {
+  const deliverable = task.signals.pending & ~task.signals.blocked;
+  if (deliverable === 0n) return;
+  let signo = 1;
+  while ((deliverable & (1n << BigInt(signo - 1))) === 0n) signo++;
+  task.signals.pending &= ~(1n << BigInt(signo - 1));
+  signalSelf(task, signo);
 }
 
 registerSyscall('rt_sigaction', rtSigaction, {
