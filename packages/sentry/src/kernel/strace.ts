@@ -73,7 +73,7 @@ function formatArg(task: Task, format: ArgFormat, args: readonly number[], index
     case 'flags':
       return hex(value);
     case 'fd':
-      return value === AT_FDCWD ? 'AT_FDCWD' : String(value);
+      return (value | 0) === AT_FDCWD ? 'AT_FDCWD' : String(value | 0);
     case 'path':
     case 'string':
       return formatString(task, value);
@@ -85,7 +85,7 @@ function formatArg(task: Task, format: ArgFormat, args: readonly number[], index
     case 'ptr':
       return value === 0 ? 'NULL' : hex(value);
     case 'signal':
-      return signalName(value);
+      return signalName(value | 0);
   }
 }
 

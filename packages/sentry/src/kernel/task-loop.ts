@@ -42,13 +42,48 @@ function unimplemented(nr: number): number {
   return -Errno.ENOSYS;
 }
 
+/**
+ * Per system call, a bit mask of the arguments declared as C int (formats 'fd' and 'signal'), or -1
+ * before it is computed. libc may leave garbage in the upper half of a register that carries an
+ * int (glibc passes AT_FDCWD as 0x00000000ffffff9c, for example), and Linux reads only the low 32
+ * bits, so the dispatcher sign-extends those arguments before the handler sees them. Handlers
+ * truncate their other int arguments themselves.
+ */
+const intArgMasks = new Int8Array(Math.max(syscallTable.length, 512)).fill(-1);
+
+function intArgMask(nr: number): number {
+  let mask = intArgMasks[nr];
+  if (mask >= 0) return mask;
+  mask = 0;
+  syscallTable[nr]?.args?.forEach((format, index) => {
+    if (format === 'fd' || format === 'signal') mask |= 1 << index;
+  });
+  intArgMasks[nr] = mask;
+  return mask;
+}
+
 /** Runs the handler of the system call in `task.regs`; returns its result or a promise of it. */
 function dispatch(task: Task, nr: number): number | Promise<number> {
   const handler = nr >= 0 ? syscallTable[nr]?.handler : undefined;
   if (handler === undefined) return unimplemented(nr);
   const regs = task.regs;
+  let a0 = regs.rdi;
+  let a1 = regs.rsi;
+  let a2 = regs.rdx;
+  let a3 = regs.r10;
+  let a4 = regs.r8;
+  let a5 = regs.r9;
+  const mask = intArgMask(nr);
+  if (mask !== 0) {
+    if ((mask & 1) !== 0) a0 |= 0;
+    if ((mask & 2) !== 0) a1 |= 0;
+    if ((mask & 4) !== 0) a2 |= 0;
+    if ((mask & 8) !== 0) a3 |= 0;
+    if ((mask & 16) !== 0) a4 |= 0;
+    if ((mask & 32) !== 0) a5 |= 0;
+  }
   try {
-    const result = handler(task, regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9);
+    const result = handler(task, a0, a1, a2, a3, a4, a5);
     return typeof result === 'number' ? result : result.then(undefined, toResult);
   } catch (error) {
     return toResult(error);

@@ -45,7 +45,7 @@ function realtimeNs(): bigint {
 }
 
 function clockNs(task: Task, clock: number): bigint {
-  switch (clock) {
+  switch (clock | 0) {
     case CLOCK_REALTIME:
     case CLOCK_REALTIME_COARSE:
     case CLOCK_REALTIME_ALARM:
@@ -111,6 +111,7 @@ function sysinfo(task: Task, addr: number): number {
 }
 
 function getrandom(task: Task, addr: number, length: number, flags: number): number {
+  flags >>>= 0;
   if ((flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) !== 0) fail(Errno.EINVAL);
   if ((flags & GRND_RANDOM) !== 0 && (flags & GRND_INSECURE) !== 0) fail(Errno.EINVAL);
   if (length < 0) fail(Errno.EINVAL);
@@ -125,6 +126,8 @@ function getrandom(task: Task, addr: number, length: number, flags: number): num
 }
 
 function prlimit64(task: Task, pid: number, resource: number, newLimit: number, oldLimit: number): number {
+  pid |= 0;
+  resource >>>= 0;
   if (pid !== 0 && pid !== task.tgid) fail(Errno.ESRCH);
   if (resource < 0 || resource >= RLIM_NLIMITS) fail(Errno.EINVAL);
   let requested: { cur: bigint; max: bigint } | undefined;
@@ -143,6 +146,8 @@ function prlimit64(task: Task, pid: number, resource: number, newLimit: number, 
 }
 
 function sched_getaffinity(task: Task, pid: number, length: number, addr: number): number {
+  pid |= 0;
+  length >>>= 0;
   if (pid !== 0 && pid !== task.tid) fail(Errno.ESRCH);
   // The kernel's cpumask is one unsigned long for up to 64 CPUs; smaller buffers are rejected.
   if (length < 8 || length % 8 !== 0) fail(Errno.EINVAL);
@@ -178,7 +183,7 @@ registerSyscall('clock_gettime', (task, clock, addr) => {
 registerSyscall('clock_getres', (task, clock, addr) => {
   clockNs(task, clock);
   if (addr !== 0) {
-    const coarse = clock === CLOCK_REALTIME_COARSE || clock === CLOCK_MONOTONIC_COARSE;
+    const coarse = (clock | 0) === CLOCK_REALTIME_COARSE || (clock | 0) === CLOCK_MONOTONIC_COARSE;
     writeTimespec(task, addr, coarse ? COARSE_RESOLUTION_NS : 1n);
   }
   return 0;

@@ -130,6 +130,7 @@ function mremap(task: Task, oldAddr: number, oldLength: number, newLength: numbe
 }
 
 function madvise(task: Task, addr: number, length: number, advice: number): number {
+  advice |= 0;
   if (addr % PAGE_SIZE !== 0 || length < 0) fail(Errno.EINVAL);
   if (length === 0) return 0;
   const size = pageLength(length);

@@ -61,7 +61,7 @@ function writeUint64(task: Task, addr: number, value: number): void {
 
 function prctl(task: Task, option: number, arg2: number, arg3: number, arg4: number, arg5: number): number {
   const state = prctlState(task);
-  switch (option) {
+  switch (option | 0) {
     case PR_SET_PDEATHSIG:
       if (arg2 < 0 || arg2 > 64) fail(Errno.EINVAL);
       state.deathSignal = arg2;
@@ -103,7 +103,7 @@ function prctl(task: Task, option: number, arg2: number, arg3: number, arg4: num
 
 function archPrctl(task: Task, code: number, addr: number): number {
   const maxAddress = task.mm.layout.maxAddress;
-  switch (code) {
+  switch (code | 0) {
     case ARCH_SET_FS:
       if (addr < 0 || addr >= maxAddress) fail(Errno.EPERM);
       task.regs.fs_base = addr;
@@ -140,8 +140,8 @@ registerSyscall('getpid', (task) => task.tgid);
 registerSyscall('gettid', (task) => task.tid);
 registerSyscall('getppid', () => 0);
 registerSyscall('getpgrp', (task) => task.tgid);
-registerSyscall('getpgid', (task, pid) => (pid === 0 || pid === task.tgid ? task.tgid : -Errno.ESRCH), { args: ['int'] });
-registerSyscall('getsid', (task, pid) => (pid === 0 || pid === task.tgid ? task.tgid : -Errno.ESRCH), { args: ['int'] });
+registerSyscall('getpgid', (task, pid) => ((pid | 0) === 0 || (pid | 0) === task.tgid ? task.tgid : -Errno.ESRCH), { args: ['int'] });
+registerSyscall('getsid', (task, pid) => ((pid | 0) === 0 || (pid | 0) === task.tgid ? task.tgid : -Errno.ESRCH), { args: ['int'] });
 registerSyscall('getuid', (task) => task.creds.uid);
 registerSyscall('geteuid', (task) => task.creds.euid);
 registerSyscall('getgid', (task) => task.creds.gid);
@@ -158,7 +158,7 @@ registerSyscall('getresgid', (task, rgid, egid, sgid) => {
   writeInt32(task, sgid, task.creds.sgid);
   return 0;
 }, { args: ['ptr', 'ptr', 'ptr'] });
-registerSyscall('getgroups', (_task, size) => (size < 0 ? -Errno.EINVAL : 0), {
+registerSyscall('getgroups', (_task, size) => ((size | 0) < 0 ? -Errno.EINVAL : 0), {
   args: ['int', 'ptr'],
   support: 'partial',
   note: 'supplementary groups are not modelled; the list is always empty',

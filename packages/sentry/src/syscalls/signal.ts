@@ -61,6 +61,7 @@ function rtSigaction(task: Task, signo: number, act: number, oldAct: number, sig
 }
 
 function rtSigprocmask(task: Task, how: number, set: number, oldSet: number, sigsetSize: number): number {
+  how |= 0;
   if (sigsetSize !== SIGSET_SIZE) fail(Errno.EINVAL);
   let requested: bigint | undefined;
   if (set !== 0) {
@@ -141,14 +142,18 @@ registerSyscall('sigaltstack', sigaltstack, { args: ['ptr', 'ptr'] });
 registerUnimplemented('rt_sigreturn', 'signal handlers are never run, so there is no signal frame to return from');
 
 registerSyscall('kill', (task, pid, signo) => {
+  pid |= 0;
   if (pid !== task.tgid && pid !== 0 && pid !== -1) fail(Errno.ESRCH);
   return signalSelf(task, signo);
 }, { args: ['int', 'signal'], support: 'partial', note: 'only the calling process can be signalled' });
 registerSyscall('tkill', (task, tid, signo) => {
+  tid |= 0;
   if (tid !== task.tid) fail(tid <= 0 ? Errno.EINVAL : Errno.ESRCH);
   return signalSelf(task, signo);
 }, { args: ['int', 'signal'], support: 'partial', note: 'only the calling thread can be signalled' });
 registerSyscall('tgkill', (task, tgid, tid, signo) => {
+  tgid |= 0;
+  tid |= 0;
   if (tgid <= 0 || tid <= 0) fail(Errno.EINVAL);
   if (tgid !== task.tgid || tid !== task.tid) fail(Errno.ESRCH);
   return signalSelf(task, signo);

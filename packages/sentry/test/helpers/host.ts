@@ -1,0 +1,111 @@
+/** Host-side helpers for the sentry's end-to-end tests: native runs, sandbox runs, leak census. */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runSandbox, type SandboxOptions } from '../../src/index.js';
+
+export interface RunOutput {
+  readonly stdout: Buffer;
+  readonly status: number;
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = os.constants.signals;
+
+/** Runs a program directly on the host. `status` is the exit code, or 128 + N for signal N. */
+export function runNative(argv: readonly string[], cwd: string, env: readonly string[]): RunOutput {
+  const result = spawnSync(argv[0], argv.slice(1), {
+    cwd,
+    env: Object.fromEntries(env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)])),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error) throw result.error;
+  const status = result.signal !== null ? 128 + SIGNAL_NUMBERS[result.signal] : (result.status ?? -1);
+  return { stdout: result.stdout, status };
+}
+
+/** Runs a program in the sandbox with stdout and stderr sent to files, and returns stdout. */
+export async function runInSandbox(argv: readonly string[], cwd: string, env: readonly string[], extra: Partial<SandboxOptions> = {}): Promise<RunOutput & { stderr: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-run-'));
+  const stdin = fs.openSync('/dev/null', 'r');
+  const stdout = fs.openSync(path.join(dir, 'stdout'), 'w+');
+  const stderr = fs.openSync(path.join(dir, 'stderr'), 'w+');
+  try {
+    const result = await runSandbox({ argv, env, cwd, stdio: [stdin, stdout, stderr], ...extra });
+    return {
+      stdout: fs.readFileSync(path.join(dir, 'stdout')),
+      stderr: fs.readFileSync(path.join(dir, 'stderr'), 'utf8'),
+      status: result.status,
+    };
+  } finally {
+    for (const fd of [stdin, stdout, stderr]) fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? undefined : Number(fields[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids of this process's live descendants. */
+export function descendants(): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const parent = parentOf(Number(entry));
+    if (parent !== undefined) parents.set(Number(entry), parent);
+  }
+  const found: number[] = [];
+  for (const pid of parents.keys()) {
+    for (let cursor = parents.get(pid); cursor !== undefined && cursor > 1; cursor = parents.get(cursor)) {
+      if (cursor === process.pid) {
+        found.push(pid);
+        break;
+      }
+    }
+  }
+  return found.sort((a, b) => a - b);
+}
+
+/** Descriptors of this process and its descendants that refer to a memfd, as "pid:fd -> target". */
+export function openMemfds(): string[] {
+  const found: string[] = [];
+  for (const pid of [process.pid, ...descendants()]) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (target.startsWith('/memfd:')) found.push(`${pid}:${fd} -> ${target}`);
+      } catch {
+        // The descriptor was closed while we looked.
+      }
+    }
+  }
+  return found;
+}
+
+/** Writes a file of `bytes` bytes of numbers, one per line, from a fixed pseudo-random sequence. */
+export function writeNumbers(file: string, bytes: number): void {
+  const lines: string[] = [];
+  let size = 0;
+  let state = 12345;
+  while (size < bytes) {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    const line = String(state % 1000000 - 500000);
+    lines.push(line);
+    size += line.length + 1;
+  }
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+}
