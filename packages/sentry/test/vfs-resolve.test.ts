@@ -132,6 +132,9 @@ test('openat relative to a directory descriptor', async () => {
   const fileFd = fd;
   assert.is(await sandbox.call('openat', fileFd, sandbox.memory.string('x'), O_RDONLY), -Errno.ENOTDIR);
   assert.is(await sandbox.call('openat', 999, sandbox.memory.string('x'), O_RDONLY), -Errno.EBADF);
+  // A C int in a 64-bit register: AT_FDCWD arrives with the upper 32 bits clear.
+  const viaCwd = await sandbox.call('openat', 0xffffff9c, sandbox.memory.string('a/f.txt'), O_RDONLY);
+  assert.ok(viaCwd >= 0, `openat with a zero-extended AT_FDCWD failed with ${viaCwd}`);
   // An absolute path ignores dirfd, even an invalid one.
   assert.ok((await sandbox.call('openat', 999, sandbox.memory.string('/a/f.txt'), O_RDONLY)) >= 0);
   for (const open of sandbox.fdTable.openFds()) await sandbox.call('close', open);

@@ -12,9 +12,9 @@ import { registerSyscall, registerUnimplemented } from './table.js';
 const MAX_DIRENT_BUFFER = 1024 * 1024;
 
 function getdents64(task: Task, fd: number, addr: number, count: number): number {
-  const file = task.fdTable.get(fd);
-  if (count < 0) fail(Errno.EINVAL);
-  const buffer = Buffer.allocUnsafe(Math.min(count, MAX_DIRENT_BUFFER));
+  const file = task.fdTable.get(fd | 0);
+  // count is an unsigned int.
+  const buffer = Buffer.allocUnsafe(Math.min(count >>> 0, MAX_DIRENT_BUFFER));
   const n = file.getdents(buffer);
   task.mm.copyOut(addr, buffer.subarray(0, n));
   return n;
@@ -33,13 +33,16 @@ function chdir(task: Task, addr: number): number {
 }
 
 function fchdir(task: Task, fd: number): number {
-  const file = task.fdTable.get(fd);
+  const file = task.fdTable.get(fd | 0);
   if (!isDir(file.stat().mode)) fail(Errno.ENOTDIR);
   task.fs.cwd = file.path;
   return 0;
 }
 
-function readlinkat(task: Task, dirfd: number, addr: number, bufferAddr: number, size: number): number {
+function readlinkat(task: Task, fd: number, addr: number, bufferAddr: number, sizeBits: number): number {
+  // dirfd and bufsiz are C ints: only the low 32 bits of the registers count.
+  const dirfd = fd | 0;
+  const size = sizeBits | 0;
   if (size <= 0) fail(Errno.EINVAL);
   const path = readPath(task, addr);
 

@@ -15,27 +15,30 @@ import {
 } from '../vfs/flags.js';
 import { registerSyscall } from './table.js';
 
+// Descriptor and command arguments are C ints: only the low 32 bits of the registers count.
 function close(task: Task, fd: number): number {
-  task.fdTable.close(fd);
+  task.fdTable.close(fd | 0);
   return 0;
 }
 
 function dup(task: Task, fd: number): number {
-  return task.fdTable.dup(fd);
+  return task.fdTable.dup(fd | 0);
 }
 
 function dup2(task: Task, oldFd: number, newFd: number): number {
-  return task.fdTable.dup2(oldFd, newFd);
+  return task.fdTable.dup2(oldFd | 0, newFd | 0);
 }
 
 function dup3(task: Task, oldFd: number, newFd: number, flags: number): number {
-  if (flags & ~O_CLOEXEC) fail(Errno.EINVAL);
-  if (oldFd === newFd) fail(Errno.EINVAL);
-  return task.fdTable.dup2(oldFd, newFd, (flags & O_CLOEXEC) !== 0);
+  if ((flags | 0) & ~O_CLOEXEC) fail(Errno.EINVAL);
+  if ((oldFd | 0) === (newFd | 0)) fail(Errno.EINVAL);
+  return task.fdTable.dup2(oldFd | 0, newFd | 0, (flags & O_CLOEXEC) !== 0);
 }
 
-function fcntl(task: Task, fd: number, command: number, arg: number): number {
+function fcntl(task: Task, fdBits: number, commandBits: number, arg: number): number {
   const table = task.fdTable;
+  const fd = fdBits | 0;
+  const command = commandBits | 0;
   switch (command) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC:

@@ -9,7 +9,8 @@ const FIONCLEX = 0x5450;
 const FIOCLEX = 0x5451;
 const FIONBIO = 0x5421;
 
-function ioctl(task: Task, fd: number, request: number, arg: number): number | Promise<number> {
+function ioctl(task: Task, fdBits: number, request: number, arg: number): number | Promise<number> {
+  const fd = fdBits | 0;
   const file = task.fdTable.get(fd);
   // The request is an unsigned int in the kernel, whatever the upper bits of the register hold.
   const command = request >>> 0;

@@ -27,7 +27,8 @@ function doOpen(task: Task, dirfd: number, addr: number, flags: number, mode: nu
 
 // open(2) ignores unknown flag bits, which openat2 rejects.
 function openat(task: Task, dirfd: number, addr: number, flags: number, mode: number): number {
-  return doOpen(task, dirfd, addr, flags & VALID_OPEN_FLAGS, mode);
+  // dirfd and flags are C ints and mode is a umode_t: only their low bits count.
+  return doOpen(task, dirfd | 0, addr, flags & VALID_OPEN_FLAGS, mode & 0xffff);
 }
 
 function open(task: Task, addr: number, flags: number, mode: number): number {
@@ -52,7 +53,7 @@ function openat2(task: Task, dirfd: number, addr: number, howAddr: number, size:
   const openFlags = Number(flags);
   const creating = (openFlags & O_CREAT) !== 0 || (openFlags & O_TMPFILE) === O_TMPFILE;
   if (mode & ~0o7777n || (mode !== 0n && !creating)) fail(Errno.EINVAL);
-  return doOpen(task, dirfd, addr, openFlags, Number(mode));
+  return doOpen(task, dirfd | 0, addr, openFlags, Number(mode));
 }
 
 registerSyscall('open', open, { args: ['path', 'flags', 'int'] });

@@ -17,14 +17,15 @@ const UIO_MAXIOV = 1024;
  */
 const MAX_CHUNK = 64 * 1024 * 1024;
 
+// Descriptor arguments are C ints (or unsigned ints): only the low 32 bits of the register count.
 function readableFile(task: Task, fd: number): FileDescription {
-  const file = task.fdTable.get(fd);
+  const file = task.fdTable.get(fd | 0);
   if ((file.flags & O_ACCMODE) === O_WRONLY) fail(Errno.EBADF);
   return file;
 }
 
 function writableFile(task: Task, fd: number): FileDescription {
-  const file = task.fdTable.get(fd);
+  const file = task.fdTable.get(fd | 0);
   if ((file.flags & O_ACCMODE) === O_RDONLY) fail(Errno.EBADF);
   return file;
 }
@@ -189,7 +190,7 @@ function pwritev(task: Task, fd: number, addr: number, count: number, offset: nu
 }
 
 function lseek(task: Task, fd: number, offset: number, whence: number): number {
-  return task.fdTable.get(fd).seek(offset, whence);
+  return task.fdTable.get(fd | 0).seek(offset, whence >>> 0);
 }
 
 registerSyscall('read', read, { args: ['fd', 'buffer', 'int'] });

@@ -87,8 +87,9 @@ function writeStep(transfer: Transfer, read: number): number | Promise<number> {
 }
 
 function sendfile(task: Task, outFd: number, inFd: number, offsetAddr: number, count: number): number | Promise<number> {
-  const input = task.fdTable.get(inFd);
-  const output = task.fdTable.get(outFd);
+  // The descriptors are C ints: only the low 32 bits of the registers count.
+  const input = task.fdTable.get(inFd | 0);
+  const output = task.fdTable.get(outFd | 0);
   if ((input.flags & O_ACCMODE) === O_WRONLY || (output.flags & O_ACCMODE) === O_RDONLY) fail(Errno.EBADF);
   if (output.flags & O_APPEND) fail(Errno.EINVAL);
   if (count < 0) fail(Errno.EINVAL);

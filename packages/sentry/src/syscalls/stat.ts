@@ -11,7 +11,9 @@ import { registerSyscall } from './table.js';
 const AT_STATX_INVALID_SYNC = 0x6000;
 
 /** Returns the attributes of the file dirfd/path names, for the *at calls' flags. */
-function statAt(task: Task, dirfd: number, addr: number, flags: number): FileStat {
+function statAt(task: Task, fd: number, addr: number, flags: number): FileStat {
+  // dirfd is a C int: only the low 32 bits of the register count.
+  const dirfd = fd | 0;
   const path = readPath(task, addr);
   if (path.length === 0 && flags & AT_EMPTY_PATH) {
     if (dirfd === AT_FDCWD) return task.kernel.vfs.stat(task.fs, AT_FDCWD, '.', true, task);
@@ -31,17 +33,19 @@ function lstat(task: Task, addr: number, statAddr: number): number {
 }
 
 function fstat(task: Task, fd: number, statAddr: number): number {
-  task.mm.copyOut(statAddr, encodeStat(task.fdTable.get(fd).stat()));
+  task.mm.copyOut(statAddr, encodeStat(task.fdTable.get(fd | 0).stat()));
   return 0;
 }
 
-function newfstatat(task: Task, dirfd: number, addr: number, statAddr: number, flags: number): number {
+function newfstatat(task: Task, dirfd: number, addr: number, statAddr: number, flagBits: number): number {
+  const flags = flagBits | 0;
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH)) fail(Errno.EINVAL);
   task.mm.copyOut(statAddr, encodeStat(statAt(task, dirfd, addr, flags)));
   return 0;
 }
 
-function statx(task: Task, dirfd: number, addr: number, flags: number, _mask: number, statxAddr: number): number {
+function statx(task: Task, dirfd: number, addr: number, flagBits: number, _mask: number, statxAddr: number): number {
+  const flags = flagBits | 0;
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE)) fail(Errno.EINVAL);
   if ((flags & AT_STATX_SYNC_TYPE) === AT_STATX_INVALID_SYNC) fail(Errno.EINVAL);
   task.mm.copyOut(statxAddr, encodeStatx(statAt(task, dirfd, addr, flags)));
@@ -57,7 +61,9 @@ const X_OK = 1;
  * task's ids, as Linux does for an unprivileged user; uid 0 passes every check except X_OK on a
  * file with no execute bit. Writes fail with EROFS on the read-only host view.
  */
-function checkAccess(task: Task, dirfd: number, addr: number, mode: number, flags: number): number {
+function checkAccess(task: Task, dirfd: number, addr: number, modeBits: number, flagBits: number): number {
+  const mode = modeBits | 0;
+  const flags = flagBits | 0;
   if (mode & ~(R_OK | W_OK | X_OK)) fail(Errno.EINVAL);
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EACCESS | AT_EMPTY_PATH)) fail(Errno.EINVAL);
   const st = statAt(task, dirfd, addr, flags);
