@@ -28,6 +28,10 @@ int64_t MonotonicNanoseconds() {
   return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
 }
 
+// XSAVE header field XSTATE_BV, after the 512-byte legacy FXSAVE area.
+constexpr size_t kXstateBvOffset = 512;
+constexpr uint64_t kX87AndSse = 0x3;
+
 std::string ThreadName(pid_t tid) { return "stub thread " + std::to_string(tid); }
 
 void WaiterMain(std::shared_ptr<Waiter> waiter) {
@@ -67,6 +71,7 @@ Napi::Function NativeContext::Define(Napi::Env env) {
     InstanceMethod<&NativeContext::Interrupt>("interrupt"),
     InstanceMethod<&NativeContext::Cancel>("cancel"),
     InstanceMethod<&NativeContext::Release>("release"),
+    InstanceMethod<&NativeContext::ForgetFpState>("forgetFpState"),
   });
 }
 
@@ -100,9 +105,25 @@ NativeContext::~NativeContext() {
 
 void NativeContext::Resume(pid_t tid, uint8_t* regs) {
   if (ptrace(PTRACE_SETREGS, tid, nullptr, regs) != 0) throw SystemError("PTRACE_SETREGS of " + ThreadName(tid), errno);
-  iovec fpState{regs + kFpStateOffset, kFpStateSize};
-  if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &fpState) != 0) {
-    throw SystemError("PTRACE_SETREGSET(NT_X86_XSTATE) of " + ThreadName(tid), errno);
+  // Most system calls leave the FPU state alone, so writing it back is skipped when the buffer
+  // still holds exactly what the last stop of this thread read.
+  uint8_t* fp = regs + kFpStateOffset;
+  bool fpUnchanged = tid == lastFpTid_ && std::memcmp(fp, lastFp_, lastFpSize_) == 0;
+  if (!fpUnchanged) {
+    // The kernel clears a component's XSTATE_BV bit when the component is in its initial state,
+    // and then ignores that component's bytes on write. The legacy area always holds valid x87
+    // and SSE values (the kernel fills in initial values), so marking both present makes a
+    // change the sentry made to them, such as to an XMM register, take effect.
+    uint64_t xstateBv;
+    std::memcpy(&xstateBv, fp + kXstateBvOffset, sizeof xstateBv);
+    xstateBv |= kX87AndSse;
+    std::memcpy(fp + kXstateBvOffset, &xstateBv, sizeof xstateBv);
+
+    iovec fpState{fp, kFpStateSize};
+    if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &fpState) != 0) {
+      lastFpTid_ = 0;
+      throw SystemError("PTRACE_SETREGSET(NT_X86_XSTATE) of " + ThreadName(tid), errno);
+    }
   }
   if (ptrace(PTRACE_SYSEMU, tid, nullptr, nullptr) != 0) throw SystemError("PTRACE_SYSEMU of " + ThreadName(tid), errno);
 }
@@ -113,8 +134,12 @@ int NativeContext::FinishStop(pid_t tid, int status, uint8_t* regs) {
   if (ptrace(PTRACE_GETREGS, tid, nullptr, regs) != 0) throw SystemError("PTRACE_GETREGS of " + ThreadName(tid), errno);
   iovec fpState{regs + kFpStateOffset, kFpStateSize};
   if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &fpState) != 0) {
+    lastFpTid_ = 0;
     throw SystemError("PTRACE_GETREGSET(NT_X86_XSTATE) of " + ThreadName(tid), errno);
   }
+  lastFpSize_ = fpState.iov_len;
+  std::memcpy(lastFp_, regs + kFpStateOffset, lastFpSize_);
+  lastFpTid_ = tid;
 
   int signal = WSTOPSIG(status);
   if (signal == (SIGTRAP | 0x80)) {
@@ -264,6 +289,8 @@ void NativeContext::StopWaiter() {
   waiter_->function.Release();
   waiter_.reset();
 }
+
+void NativeContext::ForgetFpState(const Napi::CallbackInfo&) { lastFpTid_ = 0; }
 
 void NativeContext::Release(const Napi::CallbackInfo& info) {
   if (deferred_) throw Napi::Error::New(info.Env(), "release: the context is inside a switch; cancel it first");

@@ -70,6 +70,9 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
   void Cancel(const Napi::CallbackInfo& info);
   // Joins the waiter thread. The stub threads of the context must be gone or stopped already.
   void Release(const Napi::CallbackInfo& info);
+  // Drops the remembered FPU state, so that the next switch writes it in full. Called for every
+  // new stub thread, whose id may be that of a thread that has exited.
+  void ForgetFpState(const Napi::CallbackInfo& info);
 
   void Resume(pid_t tid, uint8_t* regs);
   int FinishStop(pid_t tid, int status, uint8_t* regs);
@@ -89,6 +92,11 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
   uint64_t generation_ = 0;
 
   std::shared_ptr<Waiter> waiter_;
+
+  // FPU state read at the last stop of thread lastFpTid_ (0: none known).
+  pid_t lastFpTid_ = 0;
+  size_t lastFpSize_ = 0;
+  alignas(64) uint8_t lastFp_[kFpStateSize];
 };
 
 }  // namespace tsvisor_ptrace

@@ -326,7 +326,13 @@ void StubExitThread(Stub& stub, pid_t tid) {
   if (found == stub.threads.end()) return;
   stub.threads.erase(found);
 
-  SetRegs(tid, GadgetRegs(SYS_exit, {0}));
+  user_regs_struct regs = GadgetRegs(SYS_exit, {0});
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0) {
+    // ESRCH: the thread has died already (its stub was killed); only reaping is left.
+    if (errno != ESRCH) throw SystemError("PTRACE_SETREGS of stub thread " + std::to_string(tid), errno);
+    ReapAfterKill(tid);
+    return;
+  }
   Continue(tid);
   for (;;) {
     int status = 0;

@@ -42,6 +42,7 @@ export class PtraceContext implements Context, ThreadHolder {
     if (tid === undefined) {
       tid = space.cloneThread(this);
       this.threads.set(space, tid);
+      this.native.forgetFpState();
     }
 
     const result = this.native.switch(tid, regs.bytes);

@@ -19,6 +19,8 @@ export interface NativeContext {
   interrupt(): void;
   /** Stops and collects the switch in progress, whose promise resolves to Interrupted. Does nothing otherwise. */
   cancel(): void;
+  /** Makes the next switch write the FPU state in full; called when the context gets a new stub thread. */
+  forgetFpState(): void;
   /** Joins the waiter thread. No switch may be in progress and the context's stub threads must be gone. */
   release(): void;
 }
