@@ -1,0 +1,124 @@
+/**
+ * runSandbox's answers to bad input (one-line SandboxError messages) and to programs that die of a
+ * signal (exit status 128 + N).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runSandbox, SandboxError } from '../src/index.js';
+import { runInSandbox } from './helpers/host.js';
+
+const CRASH_SOURCE = `
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+int main(int argc, char **argv) {
+  if (strcmp(argv[1], "segv") == 0) *(volatile int *)16 = 1;
+  if (strcmp(argv[1], "abort") == 0) abort();
+  if (strcmp(argv[1], "raise-ignored") == 0) { signal(SIGTERM, SIG_IGN); raise(SIGTERM); return 5; }
+  if (strcmp(argv[1], "read-only") == 0) {
+    char *page = mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    page[0] = 1;
+  }
+  if (strcmp(argv[1], "reserve") == 0) {
+    /* A large PROT_NONE reservation made accessible piece by piece, as Go and V8 do. */
+    char *base = mmap(0, 1UL << 36, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) return 10;
+    if (mprotect(base + (1UL << 35), 64 << 20, PROT_READ | PROT_WRITE) != 0) return 11;
+    for (long i = 0; i < (64 << 20); i += 4096) base[(1UL << 35) + i] = (char)i;
+    for (long i = 0; i < (64 << 20); i += 4096) if (base[(1UL << 35) + i] != (char)i) return 12;
+    if (argc > 2) base[0] = 1;
+  }
+  return 0;
+}
+`;
+
+interface Fixture {
+  dir: string;
+  crash: string;
+}
+
+const test = suite<Fixture>('runSandbox errors and signals', {} as Fixture);
+
+test.before((fixture) => {
+  fixture.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-errors-'));
+  fs.writeFileSync(path.join(fixture.dir, 'crash.c'), CRASH_SOURCE);
+  fixture.crash = path.join(fixture.dir, 'crash');
+  execFileSync('gcc', ['-static', '-O1', '-o', fixture.crash, path.join(fixture.dir, 'crash.c')]);
+  fs.writeFileSync(path.join(fixture.dir, 'script.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(fixture.dir, 'not-executable'), 'data', { mode: 0o644 });
+});
+
+test.after((fixture) => {
+  fs.rmSync(fixture.dir, { recursive: true, force: true });
+});
+
+async function sandboxError(argv: string[], platform?: string): Promise<string> {
+  try {
+    await runSandbox({ argv, platform, stdio: [] });
+  } catch (error) {
+    assert.instance(error, SandboxError);
+    const message = (error as Error).message;
+    assert.not.match(message, '\n', 'the message is one line');
+    return message;
+  }
+  throw new assert.Assertion({ message: `runSandbox(${argv.join(' ')}) succeeded`, operator: 'throws', expects: 'SandboxError', actual: 'success', generated: false });
+}
+
+test('missing program', async ({ dir }) => {
+  const missing = path.join(dir, 'nothing-here');
+  assert.is(await sandboxError([missing]), `${missing}: no such file or directory`);
+});
+
+test('program not found in PATH', async () => {
+  assert.is(await sandboxError(['tsvisor-no-such-command']), 'tsvisor-no-such-command: command not found in PATH');
+});
+
+test('script is not an ELF executable', async ({ dir }) => {
+  const script = path.join(dir, 'script.sh');
+  assert.is(await sandboxError([script]), `${script}: not an ELF executable`);
+});
+
+test('file without execute permission', async ({ dir }) => {
+  const file = path.join(dir, 'not-executable');
+  assert.is(await sandboxError([file]), `${file}: permission denied`);
+});
+
+test('dynamically linked executable', async () => {
+  const dynamic = fs.realpathSync('/bin/sh');
+  assert.match(await sandboxError([dynamic]), `${dynamic}: is dynamically linked; only static executables are supported so far`);
+});
+
+test('unknown platform', async () => {
+  assert.match(await sandboxError(['/usr/bin/busybox', 'true'], 'no-such-platform'), 'unknown platform "no-such-platform"');
+});
+
+test('segmentation fault gives status 139', async ({ dir, crash }) => {
+  assert.is((await runInSandbox([crash, 'segv'], dir, [])).status, 139);
+});
+
+test('write to a read-only mapping gives status 139', async ({ dir, crash }) => {
+  assert.is((await runInSandbox([crash, 'read-only'], dir, [])).status, 139);
+});
+
+test('abort gives status 134', async ({ dir, crash }) => {
+  assert.is((await runInSandbox([crash, 'abort'], dir, [])).status, 134);
+});
+
+test('ignored signal does not kill', async ({ dir, crash }) => {
+  assert.is((await runInSandbox([crash, 'raise-ignored'], dir, [])).status, 5);
+});
+
+test('PROT_NONE reservation commits on demand', async ({ dir, crash }) => {
+  assert.is((await runInSandbox([crash, 'reserve'], dir, [])).status, 0);
+});
+
+test('PROT_NONE part of a reservation faults', async ({ dir, crash }) => {
+  assert.is((await runInSandbox([crash, 'reserve', 'touch'], dir, [])).status, 139);
+});
+
+test.run();
