@@ -1,6 +1,7 @@
 #include "context.h"
 
 #include <elf.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -175,13 +176,16 @@ Napi::Value NativeContext::Switch(const Napi::CallbackInfo& info) {
   try {
     Resume(tid, regs);
 
-    // Poll for the stop for a bounded time, so a quick system call costs no thread hop.
+    // Poll for the stop for a bounded time, so a quick system call costs no thread hop. The
+    // kernel often wakes the tracee on this CPU, where it could only run once this thread is
+    // preempted; sched_yield lets it run at once.
     int64_t deadline = MonotonicNanoseconds() + spinNanoseconds_;
     do {
       int status = 0;
       pid_t r = WaitThread(tid, &status, WNOHANG);
       if (r == tid) return Napi::Number::New(env, FinishStop(tid, status, regs));
       if (r < 0) throw SystemError("waitpid for " + ThreadName(tid), errno);
+      sched_yield();
     } while (MonotonicNanoseconds() < deadline);
   } catch (const SystemError& error) {
     throw ToJs(env, error);
