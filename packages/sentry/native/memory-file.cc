@@ -1,4 +1,4 @@
-// The memory file: one memfd that holds all application memory. The sentry maps the whole file
+// The memory file: one memfd that contains all application memory. The sentry maps the whole file
 // once, shared, so system call arguments are copied with plain memory access, and platforms map
 // ranges of the same file into application address spaces.
 //

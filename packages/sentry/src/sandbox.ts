@@ -1,7 +1,7 @@
 /**
  * runSandbox: runs one program in a new sandbox and returns its exit status. It creates the
  * platform, the kernel with its memory file, the VFS and the first task, loads the executable and
- * runs the task loop; when the program ends, however it ends, everything is released.
+ * runs the task loop. When the program ends, however it ends, everything is released.
  */
 import { createPlatform, PlatformUnavailableError, type Platform } from '@tsvisor/platform-api';
 import { Errno, errnoName, SysError } from './errno.js';
@@ -145,7 +145,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
   try {
     vfs = new Vfs({ hostRoot: root });
   } catch (error) {
-    const reason = error instanceof SysError ? describeErrno(error.errno) : error instanceof Error ? error.message : String(error);
+    let reason = String(error);
+    if (error instanceof Error) reason = error.message;
+    if (error instanceof SysError) reason = describeErrno(error.errno);
     throw new SandboxError(`root directory ${root}: ${reason}`);
   }
 

@@ -1,7 +1,7 @@
 /**
  * End to end: Debian's static busybox and static hello-world programs (gcc and musl) run natively
- * and in the sandbox on the ptrace platform, with the same stdout and exit status; afterwards no
- * stub process and no memfd is left.
+ * and in the sandbox, and must give the same stdout and exit status. Afterwards no stub process and
+ * no memfd may be left.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';

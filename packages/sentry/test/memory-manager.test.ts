@@ -1,6 +1,6 @@
 /**
  * The memory manager and the memory file's page allocator, without a platform: a recording
- * address space stands in for the platform and keeps, per page, the memory-file offset and access
+ * address space replaces the platform and keeps, per page, the memory-file offset and access
  * it was given, so each test checks both what the program would see and what the sentry copies.
  */
 import { Access, type AddressSpace, type MappableFile } from '@tsvisor/platform-api';
@@ -190,7 +190,8 @@ test('large mappings commit on fault', (fx) => {
   assert.not.ok(fx.space.pages.has(BASE + size / 2));
   assert.ok(fx.mm.handleFault(BASE + size / 2 + 100, Access.Write));
   assert.ok(fx.space.pages.has(BASE + size / 2));
-  assert.ok(fx.file.allocatedBytes > 0 && fx.file.allocatedBytes < size);
+  assert.ok(fx.file.allocatedBytes > 0, 'the fault committed memory');
+  assert.ok(fx.file.allocatedBytes < size, 'the fault committed a window, not the whole mapping');
   assert.not.ok(fx.mm.handleFault(BASE + size / 2, Access.Write), 'a committed page does not fault twice');
 
   fx.mm.copyOut(BASE + size - 4, Buffer.from('last'));

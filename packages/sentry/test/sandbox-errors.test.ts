@@ -1,5 +1,5 @@
 /**
- * runSandbox's answers to bad input (one-line SandboxError messages) and to programs that die of a
+ * runSandbox's results for bad input (one-line SandboxError messages) and to programs that die of a
  * signal (exit status 128 + N).
  */
 import { execFileSync } from 'node:child_process';

@@ -1,8 +1,8 @@
 /**
  * Resource limits (getrlimit, setrlimit, prlimit64) of a thread group, with Linux's defaults for a
  * process started by init.
- * NOTE: the limits are stored and reported but not enforced yet; the main thread's stack is always
- * STACK_SIZE bytes and the descriptor table does not check RLIMIT_NOFILE.
+ * NOTE: the limits are stored and reported but not enforced yet. The main thread's stack is always
+ * STACK_SIZE bytes, and the descriptor table does not check RLIMIT_NOFILE.
  */
 import { Errno } from '../errno.js';
 

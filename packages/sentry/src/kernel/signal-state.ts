@@ -1,6 +1,6 @@
 /**
- * Signal dispositions and the blocked mask of a task. rt_sigaction and rt_sigprocmask record what
- * the program asks for so that libc start-up and programs that install handlers work.
+ * Signal dispositions and the blocked mask of a task. rt_sigaction and rt_sigprocmask record the
+ * program's requests so that libc start-up and programs that install handlers work.
  * NOTE: signals are not delivered to handlers yet; a signal the platform reports ends the thread
  * group as if its disposition were the default one.
  */

@@ -1,6 +1,6 @@
 /**
- * The task loop: switch into the application; handle what stopped it (a system call, a fault, a
- * signal, an interrupt); repeat until the thread group exits.
+ * The task loop switches into the application, handles what stopped it (a system call, a fault,
+ * a signal or an interrupt), and repeats until the thread group exits.
  *
  * The system call round trip is the hot path. When the platform returns synchronously and the
  * handler returns a number, an iteration allocates nothing and awaits nothing; strace and debug
@@ -46,7 +46,7 @@ function unimplemented(nr: number): number {
  * Per system call, a bit mask of the arguments declared as C int (formats 'fd' and 'signal'), or -1
  * before it is computed. libc may leave garbage in the upper half of a register that carries an
  * int (glibc passes AT_FDCWD as 0x00000000ffffff9c, for example), and Linux reads only the low 32
- * bits, so the dispatcher sign-extends those arguments before the handler sees them. Handlers
+ * bits, so the dispatcher sign-extends those arguments before it calls the handler. Handlers
  * truncate their other int arguments themselves.
  */
 const intArgMasks = new Int8Array(Math.max(syscallTable.length, 512)).fill(-1);
@@ -149,8 +149,8 @@ export async function runTask(task: Task): Promise<ExitStatus> {
       }
 
       case SwitchKind.Interrupted:
-        // Nothing is queued for tasks yet (no signal delivery, no cross-task requests); the
-        // loop condition sees an exit requested from elsewhere.
+        // Nothing is queued for tasks yet, because signals are not delivered and tasks send each
+        // other no requests. The loop condition checks for an exit requested from elsewhere.
         break;
 
       default:

@@ -22,7 +22,7 @@ export interface Credentials {
   sgid: number;
 }
 
-/** How a thread group ended: an exit code from exit/exit_group, or a terminating signal. */
+/** Exit status of a thread group: an exit code from exit/exit_group, or a terminating signal. */
 export interface ExitStatus {
   readonly code?: number;
   readonly signal?: number;

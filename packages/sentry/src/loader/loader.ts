@@ -1,7 +1,7 @@
 /**
- * The ELF loader for static executables: maps each PT_LOAD segment by copying its file bytes into
- * fresh memory-file pages (the bss stays zero), sets up the heap after the image, the stack with
- * argv, envp and the auxiliary vector, and the registers at the entry point.
+ * The ELF loader for static executables. It maps each PT_LOAD segment by copying its file bytes
+ * into fresh memory-file pages, so the bss stays zero. Then it sets up the heap after the image,
+ * the stack with argv, envp and the auxiliary vector, and the registers at the entry point.
  *
  * A segment's first page also receives the file bytes before the segment's start, as a file mapping
  * would, because programs find their own ELF and program headers there (AT_PHDR).
@@ -21,7 +21,7 @@ import { hostCapabilities } from './host-auxv.js';
 import { AuxType, writeInitialStack } from './initial-stack.js';
 
 /**
- * Where a position-independent executable is loaded: Linux's ELF_ET_DYN_BASE on x86-64 (two thirds
+ * Load address of position-independent executables: Linux's ELF_ET_DYN_BASE on x86-64 (two thirds
  * of the 47-bit address space) without address space randomization.
  */
 const PIE_BASE = 0x555555554000;

@@ -2,8 +2,8 @@
  * The memory manager of one process: its VMAs, its heap (brk), and which of its pages are committed,
  * that is backed by pages of the memory file and mapped into the platform's address space.
  *
- * Two range maps describe the process. `vmas` says what the program mapped and with which
- * protection. `committed` says which pages of those VMAs have memory-file pages behind them, and
+ * Two range maps describe the process. `vmas` records what the program mapped and with which
+ * protection. `committed` records which pages of those VMAs have memory-file pages behind them, and
  * at which file offset. Small mappings are committed when they are created; large ones (above
  * EAGER_COMMIT_LIMIT) and PROT_NONE reservations are committed a window at a time when the program
  * faults on them or when a system call copies to or from them, so reserving 64 GiB costs nothing.
@@ -26,7 +26,7 @@ export interface Vma extends Range {
   prot: number;
   /** MAP_SHARED. Without fork, shared anonymous memory behaves like private memory. */
   shared: boolean;
-  /** What /proc/self/maps shows: a path, "[heap]", "[stack]", or "" for anonymous memory. */
+  /** Name shown in /proc/self/maps: a path, "[heap]", "[stack]", or "" for anonymous memory. */
   name: string;
 }
 
@@ -95,7 +95,7 @@ export class MemoryManager {
     this.brkEnd = this.brkStart;
   }
 
-  /** Whether [start, start + length) lies inside the user address range. */
+  /** Returns whether [start, start + length) lies inside the user address range. */
   inUserRange(start: number, length: number): boolean {
     return start >= this.layout.minAddress && length >= 0 && start + length <= this.layout.maxAddress;
   }
@@ -220,7 +220,7 @@ export class MemoryManager {
     for (const piece of pieces) this.memoryFile.decRef(piece.offset, piece.end - piece.start);
   }
 
-  /** Whether every page of [start, end) belongs to some VMA. */
+  /** Returns whether every page of [start, end) belongs to some VMA. */
   isFullyMapped(start: number, end: number): boolean {
     let cursor = start;
     for (const vma of this.vmas.overlapping(start, end)) {

@@ -42,7 +42,7 @@ export class RangeMap<T extends Range> {
     return result;
   }
 
-  /** Whether no range overlaps [start, end). */
+  /** Returns whether no range overlaps [start, end). */
   isFree(start: number, end: number): boolean {
     const item = this.items[this.lowerBound(start)];
     return item === undefined || item.start >= end;
@@ -84,7 +84,7 @@ export class RangeMap<T extends Range> {
     this.items.splice(index, 1, this.slice(item, item.start, addr), this.slice(item, addr, item.end));
   }
 
-  /** Merges neighbours in [start, end] for which `same(left, right)` holds and that touch. */
+  /** Merges touching neighbours in [start, end] for which `same(left, right)` is true. */
   coalesce(start: number, end: number, same: (left: T, right: T) => boolean): void {
     let index = Math.max(0, this.lowerBound(start) - 1);
     while (index + 1 < this.items.length && this.items[index].start <= end) {

@@ -26,7 +26,7 @@ const ARCH_GET_FS = 0x1003;
 const ARCH_GET_GS = 0x1004;
 const ARCH_GET_CPUID = 0x1011;
 
-/** Highest capability number Linux 6.x knows (CAP_CHECKPOINT_RESTORE). */
+/** Highest capability number defined by Linux 6.x (CAP_CHECKPOINT_RESTORE). */
 const CAP_LAST_CAP = 40;
 
 /** Per-thread-group prctl state that has no other home yet. */

@@ -1,6 +1,6 @@
 /**
- * Signal system calls: rt_sigaction, rt_sigprocmask and sigaltstack record what the program asks
- * for; kill, tkill and tgkill aimed at the program itself apply the signal's default action.
+ * Signal system calls. rt_sigaction, rt_sigprocmask and sigaltstack record the program's requests,
+ * and kill, tkill and tgkill aimed at the program itself apply the signal's default action.
  * NOTE: handlers are never run yet. A signal whose handler is installed is treated as if its
  * disposition were the default one, so abort() and raise() still end the program the Linux way.
  */
@@ -75,7 +75,9 @@ function rtSigprocmask(task: Task, how: number, set: number, oldSet: number, sig
   }
   if (requested !== undefined) {
     const blocked = task.signals.blocked;
-    const next = how === SIG_BLOCK ? blocked | requested : how === SIG_UNBLOCK ? blocked & ~requested : requested;
+    let next = requested;
+    if (how === SIG_BLOCK) next = blocked | requested;
+    if (how === SIG_UNBLOCK) next = blocked & ~requested;
     task.signals.blocked = next & ~UNBLOCKABLE;
     deliverUnblocked(task);
   }
