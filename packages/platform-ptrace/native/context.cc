@@ -89,9 +89,9 @@ NativeContext::NativeContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
 }
 
 NativeContext::~NativeContext() {
-  // Released contexts have no waiter left. For a context that is garbage-collected unreleased,
-  // the waiter thread may be blocked on a live stub thread, so it is detached, not joined; the
-  // shared Waiter keeps the memory it uses alive.
+  // Released contexts have no waiter left. The waiter of a context garbage-collected without
+  // release may be blocked on a live stub thread, so it is detached rather than joined. The
+  // shared Waiter keeps the memory that thread uses alive.
   if (waiter_) {
     {
       std::lock_guard<std::mutex> lock(waiter_->mutex);
@@ -107,14 +107,14 @@ NativeContext::~NativeContext() {
 void NativeContext::Resume(pid_t tid, uint8_t* regs) {
   if (ptrace(PTRACE_SETREGS, tid, nullptr, regs) != 0) throw SystemError("PTRACE_SETREGS of " + ThreadName(tid), errno);
   // Most system calls leave the FPU state alone, so writing it back is skipped when the buffer
-  // still holds exactly what the last stop of this thread read.
+  // still contains exactly what the last stop of this thread read.
   uint8_t* fp = regs + kFpStateOffset;
   bool fpUnchanged = tid == lastFpTid_ && std::memcmp(fp, lastFp_, lastFpSize_) == 0;
   if (!fpUnchanged) {
     // The kernel clears a component's XSTATE_BV bit when the component is in its initial state,
-    // and then ignores that component's bytes on write. The legacy area always holds valid x87
-    // and SSE values (the kernel fills in initial values), so marking both present makes a
-    // change the sentry made to them, such as to an XMM register, take effect.
+    // and then ignores that component's bytes on write. The legacy area always contains valid x87
+    // and SSE values because the kernel fills in initial ones. Marking both present therefore
+    // makes a change the sentry made to them, such as to an XMM register, take effect.
     uint64_t xstateBv;
     std::memcpy(&xstateBv, fp + kXstateBvOffset, sizeof xstateBv);
     xstateBv |= kX87AndSse;
@@ -152,7 +152,7 @@ int NativeContext::FinishStop(pid_t tid, int status, uint8_t* regs) {
   if ((status >> 16) != 0) throw SystemError("unexpected ptrace stop during a switch: " + DescribeStatus(tid, status));
   if (signal == SIGSTOP) return kInterrupted;
 
-  // The JavaScript side tells faults from other signals by the siginfo.
+  // The JavaScript side classifies the signal as a fault or not from the siginfo.
   if (ptrace(PTRACE_GETSIGINFO, tid, nullptr, signalInfo_) != 0) {
     throw SystemError("PTRACE_GETSIGINFO of " + ThreadName(tid), errno);
   }
@@ -258,8 +258,8 @@ void NativeContext::Settle(Napi::Env env, pid_t tid, int status, bool collected)
 
 void NativeContext::Interrupt(const Napi::CallbackInfo&) {
   if (runningTid_ != 0) {
-    // tkill queues SIGSTOP for this thread only; the tracee reports it as a signal-delivery-stop,
-    // and the next resume suppresses it, so it never stops the thread group.
+    // tkill queues SIGSTOP for this thread only. The tracee reports it as a signal-delivery-stop
+    // and the next resume suppresses it, so it never stops the whole thread group.
     syscall(SYS_tkill, runningTid_, SIGSTOP);
   } else {
     interruptRequested_ = true;

@@ -1,6 +1,6 @@
-// Errors of the ptrace platform's native code. Helpers that have no napi_env throw SystemError;
-// the exported functions turn it into a JavaScript Error whose message names the failed host call
-// and its errno, and whose `code` is the errno name.
+// Errors of the ptrace platform's native code. Helpers that have no napi_env throw SystemError.
+// The exported functions turn it into a JavaScript Error whose message names the failed host call
+// and its errno, with the errno name as its `code`.
 #pragma once
 
 #include <napi.h>

@@ -33,12 +33,11 @@ class CodeWriter {
   uint64_t offset_;
 };
 
-// The entry code, with its assembly:
-//   mov eax, 14 (rt_sigprocmask); mov edi, 2 (SIG_SETMASK); mov rsi, zero mask; xor edx, edx;
-//   mov r10d, 8; syscall; mov r12, rax
-//   mov eax, 11 (munmap); xor edi, edi; mov rsi, kStubBase; syscall; mov r13, rax
-//   mov eax, 11; mov rdi, kStubEnd; mov rsi, kUserTop - kStubEnd; syscall; mov r14, rax
-//   int3; ud2
+// Writes the entry code and returns the rip of its final stop. Its assembly, one line each:
+//   rt_sigprocmask(SIG_SETMASK, zero mask, NULL, 8), result in r12
+//   munmap(0, kStubBase), result in r13
+//   munmap(kStubEnd, kUserTop - kStubEnd), result in r14
+//   int3, then ud2 in case the tracer resumes past it
 uint64_t WriteEntry(std::vector<uint8_t>& page) {
   CodeWriter code(page, kEntryOffset);
   code.Bytes({0xb8}); code.U32(14);

@@ -11,9 +11,9 @@ namespace tsvisor_ptrace {
 
 constexpr uint64_t kPageSize = 4096;
 
-// Below the lowest initial stack top that stack randomization can choose (TASK_SIZE minus 16 GiB
-// on x86-64), so execve never finds the stack in the way, and far above where Linux puts mmap
-// regions for a program that starts with most of its address space free.
+// The stub page lies below the lowest initial stack top that stack randomization can choose
+// (TASK_SIZE minus 16 GiB on x86-64), so the stack never collides with it at execve. Everything
+// below it is the application's.
 constexpr uint64_t kStubBase = 0x7ff000000000ULL;
 constexpr uint64_t kStubEnd = kStubBase + kPageSize;
 
@@ -38,8 +38,8 @@ constexpr uint64_t kScratchAddress = kStubBase + kScratchOffset;
 // Returns the ELF file of the stub program, exactly one page long.
 std::vector<uint8_t> BuildStubImage();
 
-// rip at the stop that ends the entry code; the entry code leaves the results of its three
-// system calls (rt_sigprocmask, munmap below, munmap above) in r12, r13 and r14.
+// Returns rip at the stop that ends the entry code. The entry code leaves the results of its
+// three system calls (rt_sigprocmask, munmap below, munmap above) in r12, r13 and r14.
 uint64_t EntryTrapRip();
 
 }  // namespace tsvisor_ptrace

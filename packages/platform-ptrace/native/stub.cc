@@ -32,7 +32,8 @@ std::unordered_map<pid_t, Stub>& Stubs() {
   return stubs;
 }
 
-// What the stub child reports back through the memory it shares with the tracer until execveat.
+// Arguments of the stub child and the failure it reports back, in memory it shares with the
+// tracer until execveat.
 struct ChildStart {
   pid_t parent;
   int imageFd;

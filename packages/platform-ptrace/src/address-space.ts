@@ -7,14 +7,14 @@ import { RangeMap } from './range-map.js';
 const log = createDebug('tsvisor:platform:ptrace');
 const PAGE_SIZE = 4096;
 
-/** What an address space needs from its platform. */
+/** The platform an address space belongs to. */
 export interface AddressSpaceOwner {
   readonly minUserAddress: number;
   readonly maxUserAddress: number;
   forgetAddressSpace(space: PtraceAddressSpace): void;
 }
 
-/** A context with a thread in an address space, told when the address space goes away. */
+/** A context with a thread in an address space, notified when the address space is released. */
 export interface ThreadHolder {
   forgetAddressSpace(space: PtraceAddressSpace): void;
 }

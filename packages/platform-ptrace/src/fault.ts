@@ -1,9 +1,10 @@
 /**
  * Turns a signal stop into a fault where it is one. ptrace does not expose the page-fault error
- * code, so the access type is inferred: Execute when the fault address is where the instruction
- * starts (or the page an instruction crosses into), Write when SEGV_ACCERR hits a page this
- * address space mapped readable but not writable, and Read otherwise. That makes Read a lower
- * bound, as PlatformSupports.exactFaultAccess = false allows.
+ * code, so the access type is inferred:
+ *   - Execute when the fault address is where the instruction starts, or the page it crosses into;
+ *   - Write when SEGV_ACCERR hits a page this address space mapped readable but not writable;
+ *   - Read otherwise.
+ * Read is therefore a lower bound, as PlatformSupports.exactFaultAccess = false allows.
  */
 import { Access, SwitchKind } from '@tsvisor/platform-api';
 import type { RangeMap } from './range-map.js';
@@ -14,7 +15,7 @@ const SEGV_MAPERR = 1;
 const SEGV_ACCERR = 2;
 const BUS_ADRERR = 2;
 const PAGE_SIZE = 4096;
-/** Longest x86-64 instruction, in bytes. */
+/** Maximum length of an x86-64 instruction, in bytes. */
 const MAX_INSTRUCTION_LENGTH = 15;
 
 export interface FaultDetails {

@@ -22,14 +22,14 @@ export class RangeMap {
   remove(start: number, end: number): void {
     const first = this.firstEndingAfter(start);
     let last = first;
-    const kept: Interval[] = [];
+    const remainders: Interval[] = [];
     while (last < this.intervals.length && this.intervals[last].start < end) {
       const interval = this.intervals[last];
-      if (interval.start < start) kept.push({ start: interval.start, end: start, access: interval.access });
-      if (interval.end > end) kept.push({ start: end, end: interval.end, access: interval.access });
+      if (interval.start < start) remainders.push({ start: interval.start, end: start, access: interval.access });
+      if (interval.end > end) remainders.push({ start: end, end: interval.end, access: interval.access });
       last++;
     }
-    this.intervals.splice(first, last - first, ...kept);
+    this.intervals.splice(first, last - first, ...remainders);
   }
 
   /** Returns the access bits recorded for `addr`, or undefined when nothing is mapped there. */
