@@ -113,6 +113,21 @@ test('ignored signal does not kill', async ({ dir, crash }) => {
   assert.is((await runInSandbox([crash, 'raise-ignored'], dir, [])).status, 5);
 });
 
+test('write to a closed pipe gives status 141', async ({ dir }) => {
+  const fifo = path.join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const writer = fs.openSync(fifo, fs.constants.O_WRONLY);
+  fs.closeSync(reader);
+  try {
+    const result = await runSandbox({ argv: ['/usr/bin/busybox', 'echo', 'lost'], stdio: [0, writer, writer] });
+    assert.is(result.status, 141);
+    assert.is(result.signal, 13);
+  } finally {
+    fs.closeSync(writer);
+  }
+});
+
 test('PROT_NONE reservation commits on demand', async ({ dir, crash }) => {
   assert.is((await runInSandbox([crash, 'reserve'], dir, [])).status, 0);
 });

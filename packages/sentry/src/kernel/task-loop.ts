@@ -11,8 +11,10 @@
 import createDebug from 'debug';
 import { SwitchKind } from '@tsvisor/platform-api';
 import { Errno, SysError } from '../errno.js';
+import { Sys } from '../syscalls/numbers.js';
 import { syscallName, syscallTable } from '../syscalls/table.js';
 import { SIGSEGV } from './signal-state.js';
+import { SIGPIPE, signalSelf } from './signals.js';
 import { formatSyscall, signalName } from './strace.js';
 import type { ExitStatus, Task } from './task.js';
 
@@ -20,6 +22,9 @@ const syscallLog = createDebug('tsvisor:sentry:syscall');
 const taskLog = createDebug('tsvisor:sentry:task');
 
 const YIELD_INTERVAL = 1024;
+
+/** Calls after which EPIPE (a write to a pipe without readers) also raises SIGPIPE, as in Linux. */
+const SIGPIPE_CALLS = new Set<number>([Sys.write, Sys.writev, Sys.pwrite64, Sys.pwritev, Sys.pwritev2, Sys.sendfile, Sys.splice, Sys.tee, Sys.vmsplice]);
 
 const reportedUnimplemented = new Set<number>();
 
@@ -119,16 +124,19 @@ export async function runTask(task: Task): Promise<ExitStatus> {
       case SwitchKind.Syscall: {
         const nr = regs.orig_rax;
         const pending = strace === undefined ? dispatch(task, nr) : dispatchTraced(task, nr, strace);
+        let result: number;
         if (typeof pending === 'number') {
-          regs.rax = pending;
+          result = pending;
           if (++syncCalls === YIELD_INTERVAL) {
             syncCalls = 0;
             await yieldToEventLoop();
           }
         } else {
-          regs.rax = await pending;
+          result = await pending;
           syncCalls = 0;
         }
+        regs.rax = result;
+        if (result === -Errno.EPIPE && SIGPIPE_CALLS.has(nr)) signalSelf(task, SIGPIPE);
         break;
       }
 

@@ -1,11 +1,12 @@
 /**
  * Signal system calls. rt_sigaction, rt_sigprocmask and sigaltstack record the program's requests,
  * and kill, tkill and tgkill aimed at the program itself apply the signal's default action.
- * NOTE: handlers are never run yet. A signal whose handler is installed is treated as if its
- * disposition were the default one, so abort() and raise() still end the program the Linux way.
+ * NOTE: handlers are never run yet (see kernel/signals.ts), but abort() and raise() still end the
+ * program as Linux would.
  */
 import { Errno, fail } from '../errno.js';
 import { NSIG, SIGKILL, SIGSTOP } from '../kernel/signal-state.js';
+import { deliverUnblocked, signalSelf } from '../kernel/signals.js';
 import type { Task } from '../kernel/task.js';
 import { registerSyscall, registerUnimplemented } from './table.js';
 
@@ -18,13 +19,9 @@ const SIGSET_SIZE = 8;
 const SIGACTION_SIZE = 32;
 const STACK_T_SIZE = 24;
 
-const SIG_IGN = 1n;
 const SS_ONSTACK = 1;
 const SS_DISABLE = 2;
 const MINSIGSTKSZ = 2048;
-
-/** Signals whose default action is to do nothing (SIGCHLD, SIGCONT, SIGURG, SIGWINCH). */
-const IGNORED_BY_DEFAULT = new Set([17, 18, 23, 28]);
 
 const UNBLOCKABLE = (1n << BigInt(SIGKILL - 1)) | (1n << BigInt(SIGSTOP - 1));
 
@@ -105,33 +102,6 @@ function sigaltstack(task: Task, stack: number, oldStack: number): number {
   }
   if (replacement !== undefined) task.signals.altStack = replacement;
   return 0;
-}
-
-/** Applies `signo` to the caller's own thread group. */
-function signalSelf(task: Task, signo: number): number {
-  if (signo === 0) return 0;
-  checkSignal(signo);
-  const action = task.signals.actions[signo - 1];
-  if (action.handler === SIG_IGN && signo !== SIGKILL && signo !== SIGSTOP) return 0;
-  if (IGNORED_BY_DEFAULT.has(signo)) return 0;
-  const bit = 1n << BigInt(signo - 1);
-  if ((task.signals.blocked & bit) !== 0n) {
-    // A blocked signal stays pending until the mask lets it through (see rtSigprocmask).
-    task.signals.pending |= bit;
-    return 0;
-  }
-  task.killGroup(signo);
-  return 0;
-}
-
-/** Applies the lowest pending signal that is no longer blocked, as the return to user mode would. */
-function deliverUnblocked(task: Task): void {
-  const deliverable = task.signals.pending & ~task.signals.blocked;
-  if (deliverable === 0n) return;
-  let signo = 1;
-  while ((deliverable & (1n << BigInt(signo - 1))) === 0n) signo++;
-  task.signals.pending &= ~(1n << BigInt(signo - 1));
-  signalSelf(task, signo);
 }
 
 registerSyscall('rt_sigaction', rtSigaction, {
