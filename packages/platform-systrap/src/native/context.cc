@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/ucontext.h>
 #include <sys/user.h>
 #include <unistd.h>
@@ -44,6 +45,8 @@ constexpr uint32_t kAccessRead = 1;
 constexpr uint32_t kAccessWrite = 2;
 constexpr uint32_t kAccessExecute = 4;
 
+constexpr unsigned long long kSyscallUretprobe = 335;
+
 constexpr uint64_t kUserCs = 0x33;
 constexpr uint64_t kUserSs = 0x2b;
 
@@ -63,6 +66,20 @@ void Store(uint8_t* at, T value) {
 }
 
 }  // namespace
+
+// Since Linux 6.11 the uretprobe system call (335) skips every seccomp filter. Made from anywhere
+// but a uretprobe trampoline, it raises SIGILL (SI_KERNEL) and returns -1, so such a SIGILL right
+// after a syscall instruction is that system call, and the sentry gets it like any other.
+// NOTE: the uprobe system call (336, Linux 6.16) skips seccomp too but returns -ENXIO without a
+// signal, so an application can make it without the sentry seeing it.
+bool ContextCore::IsBypassedUretprobe(const siginfo_t* info, const greg_t* g) const {
+  if (info->si_code != SI_KERNEL || g[REG_RAX] != -1) return false;
+  uint8_t instruction[2];
+  iovec local = {instruction, sizeof(instruction)};
+  iovec remote = {reinterpret_cast<void*>(g[REG_RIP] - 2), sizeof(instruction)};
+  if (process_vm_readv(stub_->pid(), &local, 1, &remote, 1, 0) != sizeof(instruction)) return false;
+  return instruction[0] == 0x0f && instruction[1] == 0x05;
+}
 
 ContextCore::ContextCore(uint8_t* event, uint64_t spin_ticks, std::function<void()> notify)
     : event_(event), spin_ticks_(spin_ticks), notify_(std::move(notify)) {}
@@ -299,6 +316,13 @@ int ContextCore::ReadFrame(uint8_t* regs) {
         Store<uint32_t>(event_ + kEventFaultAccess, access);
       }
       return kFault;
+    case SIGILL:
+      if (IsBypassedUretprobe(siginfo, g)) {
+        user->orig_rax = kSyscallUretprobe;
+        user->rax = kSyscallUretprobe;
+        return kSyscall;
+      }
+      return kSignal;
     case STUB_INTERRUPT_SIGNAL:
       if (siginfo->si_code == SI_TKILL && siginfo->si_pid == getpid()) return kInterrupted;
       return kSignal;

@@ -2,6 +2,9 @@
 #ifndef TSVISOR_SYSTRAP_CONTEXT_H
 #define TSVISOR_SYSTRAP_CONTEXT_H
 
+#include <signal.h>
+#include <sys/ucontext.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -46,6 +49,7 @@ class ContextCore {
  private:
   void WriteFrame(uint8_t* regs);
   int ReadFrame(uint8_t* regs);
+  bool IsBypassedUretprobe(const siginfo_t* info, const greg_t* g) const;
   void WaiterMain();
 
   uint8_t* event_;
