@@ -55,6 +55,10 @@ int StubChildMain(void* arg) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(start, "prctl(PR_SET_PDEATHSIG)");
   if (getppid() != start->parent) _exit(127);
 
+  // A session of its own keeps terminal signals such as Ctrl-C's SIGINT away from the stub; the
+  // sentry alone decides what the application receives.
+  if (setsid() < 0) ChildFail(start, "setsid");
+
   // Marks every inherited descriptor close-on-exec rather than closing it, because execveat needs
   // the image descriptor; the stub program then starts with no descriptor at all.
   if (syscall(SYS_close_range, 0, ~0U, CLOSE_RANGE_CLOEXEC) != 0) ChildFail(start, "close_range");

@@ -46,6 +46,14 @@ test('stub starts with only its own page', ({ platform }) => {
   assert.equal(fs.readdirSync(`/proc/${as.pid}/fd`), [], 'the stub inherits no descriptor');
 });
 
+test('stub runs in its own session', ({ platform }) => {
+  const as = platform.newAddressSpace();
+  const stat = fs.readFileSync(`/proc/${as.pid}/stat`, 'utf8');
+  const [, , processGroup, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  assert.is(session, as.pid);
+  assert.is(processGroup, as.pid);
+});
+
 test('mapped file is opened once per stub', ({ platform, file }) => {
   const as = platform.newAddressSpace();
   as.mapFile(CODE, file, 0, PAGE, Access.Read | Access.Execute);
