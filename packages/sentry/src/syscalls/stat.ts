@@ -2,7 +2,19 @@
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
 import type { FileStat } from '../vfs/file.js';
-import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, AT_SYMLINK_NOFOLLOW, isDir, isRegular } from '../vfs/flags.js';
+import {
+  AT_EACCESS,
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  AT_NO_AUTOMOUNT,
+  AT_STATX_SYNC_TYPE,
+  AT_SYMLINK_NOFOLLOW,
+  isDir,
+  isRegular,
+  O_ACCMODE,
+  O_PATH,
+  O_RDONLY,
+} from '../vfs/flags.js';
 import { encodeStat, encodeStatx } from '../vfs/stat.js';
 import { readPath } from '../vfs/user-path.js';
 import { registerSyscall } from './table.js';
@@ -96,6 +108,85 @@ function faccessat2(task: Task, dirfd: number, addr: number, mode: number, flags
   return checkAccess(task, dirfd, addr, mode, flags);
 }
 
+/**
+ * Calls that change a file's attributes (mode, owner, times, size). The host view is read-only, so
+ * once the file is found they fail with EROFS, as on a read-only mount.
+ */
+
+function changePathAttributes(task: Task, dirfd: number, addr: number, flags: number): number {
+  statAt(task, dirfd, addr, flags);
+  return fail(Errno.EROFS);
+}
+
+function changeFdAttributes(task: Task, fd: number): number {
+  const file = task.fdTable.get(fd | 0);
+  if (file.flags & O_PATH) fail(Errno.EBADF);
+  return fail(Errno.EROFS);
+}
+
+function chmod(task: Task, addr: number): number {
+  return changePathAttributes(task, AT_FDCWD, addr, 0);
+}
+
+function fchmodat(task: Task, dirfd: number, addr: number): number {
+  return changePathAttributes(task, dirfd, addr, 0);
+}
+
+function fchmod(task: Task, fd: number): number {
+  return changeFdAttributes(task, fd);
+}
+
+function chown(task: Task, addr: number): number {
+  return changePathAttributes(task, AT_FDCWD, addr, 0);
+}
+
+function lchown(task: Task, addr: number): number {
+  return changePathAttributes(task, AT_FDCWD, addr, AT_SYMLINK_NOFOLLOW);
+}
+
+function fchownat(task: Task, dirfd: number, addr: number, _uid: number, _gid: number, flagBits: number): number {
+  const flags = flagBits | 0;
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) fail(Errno.EINVAL);
+  return changePathAttributes(task, dirfd, addr, flags);
+}
+
+function fchown(task: Task, fd: number): number {
+  return changeFdAttributes(task, fd);
+}
+
+function utimensat(task: Task, dirfd: number, addr: number, _times: number, flagBits: number): number {
+  const flags = flagBits | 0;
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) fail(Errno.EINVAL);
+  // A NULL path changes the file dirfd refers to (futimens).
+  if (addr === 0) return changeFdAttributes(task, dirfd);
+  return changePathAttributes(task, dirfd, addr, flags);
+}
+
+function futimesat(task: Task, dirfd: number, addr: number): number {
+  if (addr === 0) return changeFdAttributes(task, dirfd);
+  return changePathAttributes(task, dirfd, addr, 0);
+}
+
+function utimes(task: Task, addr: number): number {
+  return changePathAttributes(task, AT_FDCWD, addr, 0);
+}
+
+function truncate(task: Task, addr: number, length: number): number {
+  if (length < 0) fail(Errno.EINVAL);
+  const st = statAt(task, AT_FDCWD, addr, 0);
+  if (isDir(st.mode)) fail(Errno.EISDIR);
+  if (!isRegular(st.mode)) fail(Errno.EINVAL);
+  return fail(Errno.EROFS);
+}
+
+// ftruncate needs a regular file open for writing, which the read-only host view never gives.
+function ftruncate(task: Task, fd: number, length: number): number {
+  const file = task.fdTable.get(fd | 0);
+  if (file.flags & O_PATH) fail(Errno.EBADF);
+  if (length < 0 || (file.flags & O_ACCMODE) === O_RDONLY || !isRegular(file.stat().mode)) fail(Errno.EINVAL);
+  return fail(Errno.EROFS);
+}
+
 registerSyscall('stat', stat, { args: ['path', 'ptr'] });
 registerSyscall('lstat', lstat, { args: ['path', 'ptr'] });
 registerSyscall('fstat', fstat, { args: ['fd', 'ptr'] });
@@ -105,6 +196,20 @@ registerSyscall('statx', statx, {
   support: 'partial',
   note: 'reports STATX_BASIC_STATS only: no birth time, attributes or mount id',
 });
+const readOnlyNote = 'the host view is read-only: fails with EROFS once the file is found';
+registerSyscall('chmod', chmod, { args: ['path', 'int'], note: readOnlyNote });
+registerSyscall('fchmod', fchmod, { args: ['fd', 'int'], note: readOnlyNote });
+registerSyscall('fchmodat', fchmodat, { args: ['fd', 'path', 'int'], note: readOnlyNote });
+registerSyscall('chown', chown, { args: ['path', 'int', 'int'], note: readOnlyNote });
+registerSyscall('lchown', lchown, { args: ['path', 'int', 'int'], note: readOnlyNote });
+registerSyscall('fchown', fchown, { args: ['fd', 'int', 'int'], note: readOnlyNote });
+registerSyscall('fchownat', fchownat, { args: ['fd', 'path', 'int', 'int', 'flags'], note: readOnlyNote });
+registerSyscall('utimensat', utimensat, { args: ['fd', 'path', 'ptr', 'flags'], note: readOnlyNote });
+registerSyscall('futimesat', futimesat, { args: ['fd', 'path', 'ptr'], note: readOnlyNote });
+registerSyscall('utimes', utimes, { args: ['path', 'ptr'], note: readOnlyNote });
+registerSyscall('utime', utimes, { args: ['path', 'ptr'], note: readOnlyNote });
+registerSyscall('truncate', truncate, { args: ['path', 'int'], note: readOnlyNote });
+registerSyscall('ftruncate', ftruncate, { args: ['fd', 'int'], note: readOnlyNote });
 const accessNote = 'supplementary groups and capabilities other than uid 0 are not considered';
 registerSyscall('access', access, { args: ['path', 'int'], support: 'partial', note: accessNote });
 registerSyscall('faccessat', faccessat, { args: ['fd', 'path', 'int'], support: 'partial', note: accessNote });

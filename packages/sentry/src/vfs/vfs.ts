@@ -193,8 +193,24 @@ export class Vfs {
     return resolved.mount.fs.open(resolved.relative, resolved.path, flags, resolved.stat, task);
   }
 
+  /**
+   * Looks up the entry a call that creates or removes a name works on (mkdir, unlink, rename, ...):
+   * whether it exists, without following a final symlink. Throws the parent's resolution errors
+   * (ENOENT when the directory that would hold it is missing, ENOTDIR, ELOOP).
+   */
+  lookupEntry(context: FsContext, dirfd: number, path: string, task?: Task): { exists: boolean } {
+    try {
+      this.resolve(context, dirfd, path, false, task);
+      return { exists: true };
+    } catch (error) {
+      if (!(error instanceof SysError) || error.errno !== Errno.ENOENT || path.length === 0) throw error;
+      this.resolveParent(context, dirfd, path, task);
+      return { exists: false };
+    }
+  }
+
   /** Resolves the directory that would contain `path`'s last component; it must exist. */
-  private resolveParent(context: FsContext, dirfd: number, path: string, task: Task | undefined): void {
+  resolveParent(context: FsContext, dirfd: number, path: string, task: Task | undefined): void {
     const trimmed = path.replace(/\/+$/, '');
     const slash = trimmed.lastIndexOf('/');
     const parent = slash < 0 ? '.' : slash === 0 ? '/' : trimmed.slice(0, slash);
