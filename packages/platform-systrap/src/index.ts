@@ -1,7 +1,7 @@
 /**
  * @tsvisor/platform-systrap registers the "systrap" platform when it is loaded. Each address space
  * is a stub process whose threads run application code under a seccomp filter that turns every
- * system call into SIGSYS; the stub's signal handler leaves the signal frame in memory shared
+ * system call into SIGSYS. The stub's signal handler leaves the signal frame in memory shared
  * with the sentry, which reads and edits it in place. No ptrace stop lies on the system call path.
  */
 import { registerPlatform } from '@tsvisor/platform-api';

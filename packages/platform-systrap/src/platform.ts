@@ -10,8 +10,8 @@ const log = createDebug('tsvisor:platform:systrap');
 
 /**
  * How long the sentry spins for a stub thread's next event before it returns a promise, and how
- * long a stub thread spins for the sentry's answer before it sleeps, in microseconds. On a 2-core
- * VM, 50 µs keeps a getpid round trip near 3–4 µs when the two sides run on different CPUs;
+ * long a stub thread spins for the sentry's reply before it sleeps, in microseconds. Measured on a
+ * 2-core VM, 50 µs keeps a getpid round trip near 3–4 µs when the two sides run on different CPUs;
  * much shorter budgets often miss the answer and pay a futex wake-up of 15–70 µs. Both loops
  * call sched_yield now and then, so sharing one CPU costs about 8 µs instead of a whole budget.
  */

@@ -1,7 +1,7 @@
 /**
  * Whether the systrap platform can run on this host, and if not, why. systrap uses no ptrace at
- * all, so Yama's ptrace_scope does not restrict it; it needs seccomp filters with
- * SECCOMP_RET_TRAP, memfd_create, CLONE_PIDFD and close_range (Linux 5.9 or later).
+ * all, so Yama's ptrace_scope does not restrict it. It needs seccomp filters with
+ * SECCOMP_RET_TRAP, memfd_create, CLONE_PIDFD and close_range, which Linux 5.9 and later have.
  */
 import type { ProbeResult } from '@tsvisor/platform-api';
 import { loadNative } from './native.js';

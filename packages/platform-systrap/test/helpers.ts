@@ -46,7 +46,7 @@ export function freshRegisters(rip: number): Registers {
   return regs;
 }
 
-/** A platform with one address space whose code page holds `code`. */
+/** A platform with one address space whose code page contains `code`. */
 export function withCode(code: number[]): { platform: Platform; as: SystrapAddressSpace; file: ScratchFile } {
   const platform = createPlatform('systrap');
   const file = new ScratchFile(16 * PAGE);

@@ -91,7 +91,7 @@ const char* StartStepName(int status) {
   stack_t no_altstack = {nullptr, SS_DISABLE, 0};
   sigaltstack(&no_altstack, nullptr);
 
-  // glibc registered a restartable-sequence area in this thread's TLS, which stage 2 unmaps; the
+  // glibc registered a restartable-sequence area in this thread's TLS, which stage 2 unmaps. The
   // kernel would then kill the stub with SIGSEGV the next time it updates the area.
   if (__rseq_size > 0) {
     void* area = static_cast<char*>(__builtin_thread_pointer()) + __rseq_offset;
@@ -257,7 +257,7 @@ void StubProcess::WaitForControl(uint32_t busy_value, const char* what) {
     }
     if (ReadTsc() > deadline) {
       sleeping->store(0);
-      throw HostError(std::string("systrap ") + what + ": the stub process did not answer within 5 seconds");
+      throw HostError(std::string("systrap ") + what + ": the stub process did not respond within 5 seconds (timed out)");
     }
     FutexWait(state, busy_value, kLivenessCheckNs);
   }
@@ -366,7 +366,7 @@ int StubProcess::NewThread() {
   int slot = 0;
   while (slot < STUB_MAX_THREADS && slot_used_[slot]) slot++;
   if (slot == STUB_MAX_THREADS) {
-    throw HostError("systrap: an address space holds at most " + std::to_string(STUB_MAX_THREADS) + " threads");
+    throw HostError("systrap: too many threads; an address space can have at most " + std::to_string(STUB_MAX_THREADS) + " threads");
   }
   std::memset(SlotBase(slot), 0, 0x40);
 
@@ -388,7 +388,7 @@ int StubProcess::NewThread() {
     if (!reason.empty() || ReadTsc() > deadline) {
       slot_used_[slot] = false;
       throw HostError("systrap: a new stub thread did not start: " +
-                      (reason.empty() ? std::string("no answer within 5 seconds") : reason));
+                      (reason.empty() ? std::string("no response within 5 seconds (timed out)") : reason));
     }
     FutexWait(state, SLOT_RUNNING, kLivenessCheckNs);
   }

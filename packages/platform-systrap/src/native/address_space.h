@@ -41,7 +41,7 @@ class StubProcess {
   void ExitThread(int slot);
 
   // SIGKILLs and reaps the stub. The shared region stays mapped until the object is destroyed,
-  // so a context still waiting on a slot reads valid memory and then sees that the stub died.
+  // so a context still waiting on a slot reads valid memory and then finds that the stub died.
   void Kill();
 
   // Returns an empty string while the stub runs, otherwise how it ended.

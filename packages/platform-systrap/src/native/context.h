@@ -18,7 +18,7 @@
 
 namespace systrap {
 
-// Values of SwitchKind in @tsvisor/platform-api, and the "not yet" answer of Switch.
+// Values of SwitchKind in @tsvisor/platform-api, and the kPending result of Switch.
 enum SwitchResult : int { kSyscall = 0, kFault = 1, kSignal = 2, kInterrupted = 3, kPending = -1 };
 
 // Layout of the per-context event buffer that JavaScript reads after a switch.

@@ -1,5 +1,5 @@
 // The seccomp program of a stub process. A system call made from the stub's code region with a
-// number the stub itself uses is allowed; one made from that region with any other number kills
+// number the stub itself uses is allowed. One made from that region with any other number kills
 // the stub, because only application code that jumped into the stub can make it. Every other
 // system call, including the 32-bit (int 0x80) and x32 entry points, raises SIGSYS in the calling
 // thread (SECCOMP_RET_TRAP), which the stub's handler passes to the sentry.

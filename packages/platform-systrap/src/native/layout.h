@@ -1,6 +1,6 @@
 // Fixed layout of a systrap stub process, shared by the stub's assembly and the sentry side.
 //
-// A stub's address space holds nothing of the application below STUB_MAX_USER_ADDRESS. Above it
+// A stub's address space contains nothing of the application below STUB_MAX_USER_ADDRESS. Above it
 // lie the stub's code (the only place from which the seccomp filter lets system calls through),
 // the control thread's private stack, and the shared region: one memfd mapped both here and in
 // the sentry. The shared region starts with a header page (control requests, the seccomp program)

@@ -1,9 +1,9 @@
 // The stub: machine code that runs inside each stub process, written in assembly so that it
 // depends on nothing in the process it was forked from and can be copied to a fixed address.
 //
-// Start-up. The sentry forks; the child (see address_space.cc) copies this code to a temporary
-// anonymous mapping and jumps to stage 2 there, which unmaps everything else the child inherited,
-// maps a fresh copy at STUB_CODE_ADDRESS and continues in stage 3 at that copy. Stage 3 maps the
+// Start-up. The sentry forks, and the child (see address_space.cc) copies this code to a
+// temporary anonymous mapping and jumps to stage 2 there. Stage 2 unmaps everything else the child
+// inherited, maps a fresh copy at STUB_CODE_ADDRESS and continues in stage 3 at that copy. Stage 3 maps the
 // shared region, installs the signal handlers and the seccomp filter, reports CTRL_DONE and
 // becomes the control thread.
 //
