@@ -120,6 +120,8 @@ void NativeContext::Resume(pid_t tid, uint8_t* regs) {
     xstateBv |= kX87AndSse;
     std::memcpy(fp + kXstateBvOffset, &xstateBv, sizeof xstateBv);
 
+    // NOTE: the kernel accepts only a complete XSAVE image, so CPUs whose XSAVE area exceeds the
+    // 4096 bytes Registers reserves (AMX tiles, about 11 KiB) fail here with EFAULT.
     iovec fpState{fp, kFpStateSize};
     if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &fpState) != 0) {
       lastFpTid_ = 0;

@@ -74,6 +74,8 @@ int StubChildMain(void* arg) {
 
 int CreateImageFile() {
   // MFD_EXEC (Linux 6.3) is required where vm.memfd_noexec is 1; older kernels reject the flag.
+  // NOTE: vm.memfd_noexec = 2 forbids executable memfds, so no stub can start there; probe()
+  // then reports the failing call.
   int fd = static_cast<int>(syscall(SYS_memfd_create, "tsvisor-ptrace-stub", MFD_CLOEXEC | 0x0010U));
   if (fd < 0 && errno == EINVAL) fd = static_cast<int>(syscall(SYS_memfd_create, "tsvisor-ptrace-stub", MFD_CLOEXEC));
   if (fd < 0) throw SystemError("memfd_create for the stub program", errno);
