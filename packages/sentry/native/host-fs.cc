@@ -1,7 +1,7 @@
 // Host file system primitives that Node's fs module lacks or wraps too expensively for the system
-// call path: openat2 confined beneath a root directory, getdents64 on a directory fd, readlink and
-// stat of a path without following any symlink, terminal queries, and waiting for an fd to become
-// readable or writable on the libuv loop.
+// call path. They are openat2 confined beneath a root directory, getdents64 on a directory fd,
+// readlink and stat of a path without following any symlink, and terminal queries. A poll watch
+// on the libuv loop waits for an fd to become readable or writable.
 //
 // Calls that a system call uses return -errno instead of throwing, so the sentry can hand the
 // errno to the application without building an Error. No Linux semantics live here: path

@@ -1,7 +1,7 @@
 /**
  * A stand-in Task for testing the file system calls without a platform: flat application memory
  * with the MemoryManager copy methods (EFAULT outside it), a descriptor table, a file system
- * context and a kernel that only holds the VFS.
+ * context and a kernel that contains only the VFS.
  */
 import { Errno, SysError } from '../src/errno.js';
 import type { Task } from '../src/kernel/task.js';
@@ -65,7 +65,7 @@ export interface FakeTask {
   readonly memory: FakeMemory;
   readonly vfs: Vfs;
   readonly fdTable: FdTable;
-  /** Runs a system call handler and returns its result as the application sees it (-errno on failure). */
+  /** Runs a system call handler and returns the result the application would get (-errno on failure). */
   call(name: SyscallName, ...args: number[]): Promise<number>;
   /** Closes every descriptor and the VFS. */
   close(): void;

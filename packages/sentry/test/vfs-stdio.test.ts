@@ -1,7 +1,7 @@
 /**
- * Stdio descriptors wrap runsc's own: terminal queries answered by the real terminal, reads and
- * writes that would block returning a promise instead of stalling the event loop, and no data lost
- * on a full pipe. Each case runs in a child Node process whose stdio the test controls.
+ * Stdio descriptors wrap runsc's own. Terminal queries return the real terminal's settings, reads
+ * and writes that would block return a promise instead of stalling the event loop, and a full pipe
+ * loses no data. Each case runs in a child Node process whose stdio the test controls.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -136,7 +136,7 @@ const data = Buffer.alloc(size);
 for (let i = 0; i < size; i++) data[i] = (i * 7 + (i >> 12)) & 0xff;
 sandbox.memory.copyOut(addr, data);
 const pending = sandbox.task.fdTable.get(1).write(sandbox.task, sandbox.memory.copyIn(addr, size));
-// The pipe holds 64 KiB, so the write cannot finish before the parent starts reading.
+// A pipe buffers 64 KiB, so the write cannot finish before the parent starts reading.
 const waited = typeof pending !== 'number';
 process.stderr.write('WAITING\\n');
 report({ waited, written: await pending, sha: (await import('node:crypto')).createHash('sha256').update(data).digest('hex') });

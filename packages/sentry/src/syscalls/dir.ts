@@ -73,7 +73,7 @@ function readlink(task: Task, addr: number, bufferAddr: number, size: number): n
  * EROFS, as they would on a read-only mount.
  */
 
-/** The last component of `path`, ignoring trailing slashes: "" for "/". */
+/** Returns the last component of `path`, ignoring trailing slashes ("" for "/"). */
 function lastComponent(path: string): string {
   const trimmed = path.replace(/\/+$/, '');
   return trimmed.slice(trimmed.lastIndexOf('/') + 1);

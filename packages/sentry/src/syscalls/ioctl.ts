@@ -4,7 +4,7 @@ import type { Task } from '../kernel/task.js';
 import { O_NONBLOCK } from '../vfs/flags.js';
 import { registerSyscall } from './table.js';
 
-/** Generic requests from <asm-generic/ioctls.h>, handled by Linux before the file sees them. */
+/** Generic requests from <asm-generic/ioctls.h>, which Linux handles before passing others to the file. */
 const FIONCLEX = 0x5450;
 const FIOCLEX = 0x5451;
 const FIONBIO = 0x5421;

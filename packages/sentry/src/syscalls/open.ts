@@ -5,7 +5,7 @@ import { AT_FDCWD, O_CLOEXEC, O_CREAT, O_LARGEFILE, O_TMPFILE, O_TRUNC, O_WRONLY
 import { readPath } from '../vfs/user-path.js';
 import { registerSyscall } from './table.js';
 
-/** Bits of open(2) flags that Linux x86-64 knows; openat2 rejects others with EINVAL (VALID_OPEN_FLAGS). */
+/** Open flags that Linux x86-64 defines (VALID_OPEN_FLAGS); openat2 rejects other bits with EINVAL. */
 const VALID_OPEN_FLAGS = 0o37777703;
 
 /** openat2's struct open_how: flags, mode, resolve (3 × u64). */

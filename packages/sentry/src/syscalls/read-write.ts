@@ -193,7 +193,7 @@ function lseek(task: Task, fd: number, offset: number, whence: number): number {
   return task.fdTable.get(fd | 0).seek(offset, whence >>> 0);
 }
 
-// Nothing the sentry holds is dirty: host files are read-only and other files live in memory.
+// The sentry keeps no dirty data: host files are read-only and other files live in memory.
 function fsync(task: Task, fd: number): number {
   task.fdTable.get(fd | 0);
   return 0;

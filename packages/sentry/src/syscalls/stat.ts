@@ -81,7 +81,7 @@ function checkAccess(task: Task, dirfd: number, addr: number, modeBits: number, 
   const st = statAt(task, dirfd, addr, flags);
   if (mode === 0) return 0;
 
-  // access(2) checks with the real ids unless AT_EACCESS asks for the effective ones.
+  // access(2) checks with the real ids unless AT_EACCESS requests the effective ones.
   const uid = flags & AT_EACCESS ? task.creds.euid : task.creds.uid;
   const gid = flags & AT_EACCESS ? task.creds.egid : task.creds.gid;
   if (mode & W_OK && (isRegular(st.mode) || isDir(st.mode))) fail(Errno.EROFS);
@@ -89,7 +89,10 @@ function checkAccess(task: Task, dirfd: number, addr: number, modeBits: number, 
     if (mode & X_OK && !isDir(st.mode) && (st.mode & 0o111) === 0) fail(Errno.EACCES);
     return 0;
   }
-  const shift = uid === st.uid ? 6 : gid === st.gid ? 3 : 0;
+  // The owner's, the group's or the others' permission bits, whichever class the caller is in.
+  let shift = 0;
+  if (uid === st.uid) shift = 6;
+  else if (gid === st.gid) shift = 3;
   const granted = (st.mode >> shift) & 0o7;
   if ((mode & granted) !== mode) fail(Errno.EACCES);
   return 0;

@@ -20,7 +20,7 @@ export class FdTable {
   /**
    * Returns a table whose descriptors 0, 1, 2, ... wrap the host descriptors `hostFds` (runsc's
    * own stdin, stdout and stderr by default). A host descriptor that is not open leaves its
-   * number unused, as a program started with a closed stdio descriptor sees it.
+   * number unused, as for a program started with that stdio descriptor closed.
    */
   static withStdio(hostFds: readonly number[] = [0, 1, 2]): FdTable {
     const table = new FdTable();
@@ -100,7 +100,7 @@ export class FdTable {
     this.cloexec[fd] = cloexec;
   }
 
-  /** The open descriptor numbers, in increasing order. */
+  /** Returns the open descriptor numbers in increasing order. */
   openFds(): number[] {
     const fds: number[] = [];
     this.files.forEach((file, fd) => {

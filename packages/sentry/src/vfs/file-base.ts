@@ -1,6 +1,6 @@
 /**
- * The defaults every file description starts from: Linux's answer for an operation a kind of file
- * does not support, and the reference count that calls release() once.
+ * The defaults every file description starts from: the errno Linux returns for an operation a kind
+ * of file does not support, and the reference count that calls release() once.
  */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';

@@ -1,5 +1,5 @@
 /**
- * A mounted file system as the VFS sees it. Paths handed to a file system are relative to its
+ * A mounted file system, as the VFS uses it. Paths handed to a file system are relative to its
  * mount point, canonical (no ".", "..", empty or symlink components: the VFS has resolved them),
  * and "" for the mount's root. Every method throws SysError on failure.
  */

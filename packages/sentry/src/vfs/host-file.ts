@@ -1,7 +1,7 @@
 /**
  * File descriptions of regular files and directories of the host file system. The host fd is
- * opened read-only; the description keeps its own offset for regular files and lets the host keep
- * the offset of directories, whose d_off cookies only the host file system can interpret.
+ * opened read-only. A regular file's description keeps its own offset, but a directory's offset
+ * stays in the host fd because only the host file system can interpret its d_off cookies.
  */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
@@ -81,7 +81,7 @@ export class HostRegularFile extends HostFileBase {
         break;
       case SEEK_DATA:
       case SEEK_HOLE:
-        // Holes are a property of the host file, so the host answers; its fd offset is unused.
+        // Holes are a property of the host file, so the host computes the result. Its fd offset is unused.
         this.offset = checked(native.hostLseek(this.fd, offset, whence));
         return this.offset;
       default:

@@ -38,7 +38,10 @@ export class HostFilesystem implements Filesystem {
   constructor(readonly hostRoot: string) {
     const fd = native.hostOpenRoot(hostRoot);
     if (fd < 0) {
-      const reason = fd === -Errno.ENOENT ? 'no such directory' : fd === -Errno.ENOTDIR ? 'not a directory' : `errno ${-fd}`;
+      let reason = `errno ${-fd}`;
+      if (fd === -Errno.ENOENT) reason = 'no such directory';
+      else if (fd === -Errno.ENOTDIR) reason = 'not a directory';
+      else if (fd === -Errno.EACCES) reason = 'permission denied';
       throw new Error(`cannot use ${hostRoot} as the sandbox root: ${reason}`);
     }
     this.rootFd = fd;

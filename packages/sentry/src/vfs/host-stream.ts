@@ -2,8 +2,8 @@
  * A file description over one of runsc's own descriptors (stdin, stdout, stderr): a terminal, a
  * pipe, a socket or a file. The sentry must not block its event loop on them, and must not change
  * flags of a description that the shell and other processes share. So a pipe, FIFO or terminal is
- * reopened through /proc/self/fd as a private non-blocking description; a socket is used with
- * MSG_DONTWAIT; a regular file never blocks. When a read or write would block, the call returns
+ * reopened through /proc/self/fd as a private non-blocking description. A socket is used with
+ * MSG_DONTWAIT, and a regular file never blocks. When a read or write would block, the call returns
  * a promise that settles once a libuv poll watch reports the descriptor ready.
  */
 import { readlinkSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { newStatBuffer, statFromHost } from './host-stat.js';
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
 
-/** ioctl requests answered for terminals, from <asm-generic/ioctls.h>. */
+/** Terminal ioctl requests the stream implements, from <asm-generic/ioctls.h>. */
 export const TCGETS = 0x5401;
 export const TIOCGWINSZ = 0x5413;
 
@@ -68,7 +68,7 @@ export class HostStream extends FileBase {
       path = `host fd ${hostFd}`;
     }
 
-    // The application sees the access mode and O_APPEND of the real descriptor, but starts in
+    // The application gets the access mode and O_APPEND of the real descriptor, but starts in
     // blocking mode even when Node has set O_NONBLOCK on a shared pipe.
     const flags = hostFlags & ~O_NONBLOCK;
     if (type === S_IFREG || type === S_IFBLK) {
@@ -153,7 +153,7 @@ export class HostStream extends FileBase {
     return checked(native.hostLseek(this.fd, offset, whence));
   }
 
-  /** TCGETS and TIOCGWINSZ, answered by the real terminal (ENOTTY when it is not one). */
+  /** Implements TCGETS and TIOCGWINSZ by querying the real terminal (ENOTTY when it is not one). */
   override ioctl(task: Task, request: number, arg: number): number {
     if (request === TCGETS) {
       const termios = new Uint8Array(KERNEL_TERMIOS_SIZE);

@@ -1,8 +1,8 @@
 /**
  * A minimal /proc: the directory itself, /proc/self (a symlink to the caller's process), and per
  * process /proc/PID with the exe, cwd and root symlinks. Linux makes exe, cwd and root "magic"
- * links that lead to the object itself; here they are ordinary symlinks to canonical sandbox paths,
- * which lead to the same file as long as it has not been renamed or removed since.
+ * links that lead to the object itself. Here they are ordinary symlinks to canonical sandbox paths,
+ * so they lead to the same file only as long as it has not been renamed or removed.
  */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';

@@ -64,7 +64,7 @@ function writeStatxTimestamp(view: DataView, offset: number, ns: bigint): void {
   view.setUint32(offset + 8, Number(nanoseconds), true);
 }
 
-/** Returns struct statx for `st` with the basic fields; stx_mask says which are valid. */
+/** Returns struct statx for `st` with the basic fields, which stx_mask marks as valid. */
 export function encodeStatx(st: FileStat): Uint8Array {
   const bytes = new Uint8Array(STATX_SIZE);
   const view = new DataView(bytes.buffer);

@@ -1,7 +1,7 @@
 /**
  * A directory description whose entries the sentry generates (/proc and its subdirectories). The
- * entry list is taken when the directory is opened; the offset is the index of the next entry,
- * and each entry's d_off is the index after it, so lseek to a d_off resumes there.
+ * entry list is taken when the directory is opened. The offset is the index of the next entry and
+ * each entry's d_off is the index after it, so lseek to a d_off resumes there.
  */
 import { Errno, fail } from '../errno.js';
 import type { FileStat } from './file.js';

@@ -2,7 +2,7 @@
  * The virtual file system: a mount table and path resolution done by the sentry. Resolution walks
  * one component at a time, follows symlinks itself (at most MAX_SYMLINKS per lookup, then ELOOP),
  * and treats ".." at the root as the root, so no path and no symlink target can leave the
- * sandbox's root. A file system only ever sees canonical paths relative to its mount point.
+ * sandbox's root. A file system only ever receives canonical paths relative to its mount point.
  *
  * Paths are latin1 strings, one character per byte, so any byte sequence Linux allows in a
  * file name survives (see readPath in user-path.ts).
@@ -43,7 +43,7 @@ interface Mount {
   readonly fs: Filesystem;
 }
 
-/** Where a path led: its canonical sandbox path, the mount it is on and its attributes. */
+/** The result of a lookup: the canonical sandbox path, the mount it is on and its attributes. */
 export interface Resolved {
   readonly path: string;
   readonly mount: Mount;
@@ -177,8 +177,8 @@ export class Vfs {
       resolved = this.resolve(context, dirfd, path, follow, task);
     } catch (error) {
       if (!create || !(error instanceof SysError) || error.errno !== Errno.ENOENT) throw error;
-      // The file is missing: creating it would need a write to its directory, which is read-only,
-      // unless the directory is missing too (then ENOENT stands).
+      // The file is missing, so creating it would write to its directory, which is read-only.
+      // When the directory is missing too, resolveParent throws ENOENT instead.
       this.resolveParent(context, dirfd, path, task);
       return fail(Errno.EROFS);
     }
@@ -213,7 +213,9 @@ export class Vfs {
   resolveParent(context: FsContext, dirfd: number, path: string, task: Task | undefined): void {
     const trimmed = path.replace(/\/+$/, '');
     const slash = trimmed.lastIndexOf('/');
-    const parent = slash < 0 ? '.' : slash === 0 ? '/' : trimmed.slice(0, slash);
+    let parent = trimmed.slice(0, slash);
+    if (slash < 0) parent = '.';
+    else if (slash === 0) parent = '/';
     const resolved = this.resolve(context, dirfd, parent, true, task);
     if (!isDir(resolved.stat.mode)) fail(Errno.ENOTDIR);
   }
