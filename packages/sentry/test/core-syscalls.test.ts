@@ -1,7 +1,7 @@
 /**
- * CORE's system calls as a program sees them: a static C program makes each call in the sandbox
- * and prints what it got, one `name=value` line per check, and the test compares every line with
- * what Linux would return.
+ * Process, memory, signal and information system calls, checked from inside the sandbox. A static
+ * C program makes each call and prints the result as `name=value` pairs, and each test compares
+ * them with what Linux returns.
  */
 import { execFileSync } from 'node:child_process';
 import createDebug from 'debug';
@@ -118,7 +118,7 @@ interface Fixture {
   debugLines: string[];
 }
 
-const test = suite<Fixture>('CORE system calls from a program', {} as Fixture);
+const test = suite<Fixture>('system calls from a program', {} as Fixture);
 
 test.before(async (fixture) => {
   fixture.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-syscalls-'));

@@ -34,7 +34,7 @@ export class MemoryFile implements MappableFile {
   readonly maxRunPages = CHUNK_PAGES;
 
   private readonly file: NativeMemoryFile;
-  private readonly chunks: Uint8Array[] = [];
+  private readonly chunks: Buffer[] = [];
   private readonly capacityPages: number;
   /** Current size of the memfd in bytes. */
   private size = 0;
@@ -103,14 +103,31 @@ export class MemoryFile implements MappableFile {
    */
   view(offset: number, length: number): Uint8Array {
     const index = Math.floor(offset / CHUNK_SIZE);
+    const start = offset - index * CHUNK_SIZE;
+    return this.chunk(index).subarray(start, start + length);
+  }
+
+  /** Copies `src` to the file at `offset`, inside one run, without allocating. */
+  write(offset: number, src: Uint8Array): void {
+    const index = Math.floor(offset / CHUNK_SIZE);
+    this.chunk(index).set(src, offset - index * CHUNK_SIZE);
+  }
+
+  /** Copies `dst.length` bytes at `offset`, inside one run, into `dst` without allocating. */
+  read(offset: number, dst: Uint8Array): void {
+    const index = Math.floor(offset / CHUNK_SIZE);
+    const start = offset - index * CHUNK_SIZE;
+    this.chunk(index).copy(dst, 0, start, start + dst.length);
+  }
+
+  private chunk(index: number): Buffer {
     let chunk = this.chunks[index];
     if (chunk === undefined) {
       if (this.closed) throw new Error('the memory file is closed');
-      chunk = new Uint8Array(this.file.chunk(index));
+      chunk = Buffer.from(this.file.chunk(index));
       this.chunks[index] = chunk;
     }
-    const start = offset - index * CHUNK_SIZE;
-    return chunk.subarray(start, start + length);
+    return chunk;
   }
 
   /** Frees the host memfd and its mapping. Views obtained earlier become detached (zero length). */

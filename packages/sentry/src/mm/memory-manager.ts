@@ -255,6 +255,11 @@ export class MemoryManager {
 
   /** Copies application memory at `addr` into `dst`, filling it. Throws EFAULT. */
   copyInto(addr: number, dst: Uint8Array): void {
+    const offset = this.fileOffset(addr, dst.length, Prot.READ);
+    if (offset >= 0) {
+      this.memoryFile.read(offset, dst);
+      return;
+    }
     let done = 0;
     this.walk(addr, dst.length, Prot.READ, false, (view) => {
       dst.set(view, done);
@@ -264,6 +269,11 @@ export class MemoryManager {
 
   /** Copies `data` to application memory at `addr`. Throws EFAULT. */
   copyOut(addr: number, data: Uint8Array): void {
+    const offset = this.fileOffset(addr, data.length, Prot.WRITE);
+    if (offset >= 0) {
+      this.memoryFile.write(offset, data);
+      return;
+    }
     let done = 0;
     this.walk(addr, data.length, Prot.WRITE, false, (view) => {
       view.set(data.subarray(done, done + view.length));
@@ -326,6 +336,19 @@ export class MemoryManager {
 
   private decode(parts: Uint8Array[]): string {
     return Buffer.concat(parts).toString('latin1');
+  }
+
+  /**
+   * Returns the memory-file offset of [addr, addr + length) when the range is committed
+   * contiguously inside one VMA that permits `need`, and -1 otherwise (then `walk` decides).
+   * This is the allocation-free path for system call buffers.
+   */
+  private fileOffset(addr: number, length: number, need: number): number {
+    const vma = this.vmas.find(addr);
+    if (vma === undefined || addr + length > vma.end || !permits(vma.prot, need)) return -1;
+    const piece = this.committed.find(addr);
+    if (piece === undefined || addr + length > piece.end) return -1;
+    return piece.offset + (addr - piece.start);
   }
 
   /**

@@ -84,9 +84,17 @@ function readTimespec(task: Task, addr: number): bigint {
   return seconds * NS_PER_SECOND + nanoseconds;
 }
 
-function sleep(ns: bigint): Promise<number> {
-  const ms = Number(ns / 1_000_000n) + (ns % 1_000_000n === 0n ? 0 : 1);
-  return new Promise((resolve) => setTimeout(() => resolve(0), ms));
+/** Longest delay setTimeout accepts, in milliseconds; longer sleeps wait in several steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+async function sleep(ns: bigint): Promise<number> {
+  let ms = Number(ns / 1_000_000n) + (ns % 1_000_000n === 0n ? 0 : 1);
+  while (ms > 0) {
+    const step = Math.min(ms, MAX_TIMER_MS);
+    await new Promise((resolve) => setTimeout(resolve, step));
+    ms -= step;
+  }
+  return 0;
 }
 
 function uname(task: Task, addr: number): number {
