@@ -113,9 +113,12 @@ export function runConformance(options: ConformanceOptions): void {
     const ctx = platform.newContext();
     const regs = freshRegisters(CODE);
     for (let i = 0; i < 2000; i++) {
-      regs.rax = i;
+      // Since Linux 6.11, uretprobe (335) and uprobe (336) bypass seccomp and are handled by the
+      // host kernel before any filter runs, so no seccomp-based platform can intercept them.
+      const nr = i === 335 || i === 336 ? 39 : i;
+      regs.rax = nr;
       assert.is(await run(ctx, as, regs), SwitchKind.Syscall);
-      assert.is(regs.orig_rax, i);
+      assert.is(regs.orig_rax, nr);
     }
     ctx.release();
     as.release();
