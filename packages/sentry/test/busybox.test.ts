@@ -1,7 +1,7 @@
 /**
  * End to end: Debian's static busybox and static hello-world programs (gcc and musl) run natively
- * and in the sandbox, and must give the same stdout and exit status. Afterwards no stub process and
- * no memfd may be left.
+ * and in the sandbox on every platform that can run here, and must give the same stdout and exit
+ * status. Afterwards no stub process and no memfd may be left.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { listPlatforms } from '@tsvisor/platform-api';
 import { descendants, openMemfds, runInSandbox, runNative, writeNumbers } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
@@ -33,19 +34,9 @@ int main(int argc, char **argv) {
 }
 `;
 
-interface Fixture {
-  dir: string;
-  memfdsBefore: string[];
-  descendantsBefore: number[];
-}
-
-const test = suite<Fixture>('busybox and hello world, native and sandboxed', {} as Fixture);
-
-test.before((fixture) => {
-  fixture.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-compare-'));
-  fixture.memfdsBefore = openMemfds();
-  fixture.descendantsBefore = descendants();
-  const dir = fixture.dir;
+/** Builds the programs and input files every suite uses; returns the directory. */
+function prepare(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-compare-'));
 
   fs.writeFileSync(path.join(dir, 'hello.c'), HELLO_SOURCE);
   execFileSync('gcc', ['-static', '-O2', '-o', path.join(dir, 'hello-gcc'), path.join(dir, 'hello.c')]);
@@ -66,44 +57,65 @@ test.before((fixture) => {
   for (const entry of ['a.txt', 'sub/b.bin', 'sub/deeper/c', 'sub/deeper', 'sub', '.']) {
     fs.utimesSync(path.join(tree, entry), fixed, fixed);
   }
-});
+  return dir;
+}
 
-test.after((fixture) => {
-  fs.rmSync(fixture.dir, { recursive: true, force: true });
-});
+const dir = prepare();
+const memfdsBefore = openMemfds();
+const descendantsBefore = descendants();
+const platforms = listPlatforms().filter((platform) => platform.available).map((platform) => platform.name);
 
-async function compare(dir: string, argv: string[]): Promise<void> {
+async function compare(platform: string, argv: string[]): Promise<void> {
   const native = runNative(argv, dir, ENV);
-  const sandboxed = await runInSandbox(argv, dir, ENV);
-  const label = argv.join(' ');
+  const sandboxed = await runInSandbox(argv, dir, ENV, { platform });
+  const label = `${argv.join(' ')} on ${platform}`;
   assert.is(sandboxed.status, native.status, `exit status of ${label}; sandbox stderr: ${sandboxed.stderr}`);
   assert.ok(sandboxed.stdout.equals(native.stdout), `stdout of ${label} differs:\n--- native\n${native.stdout.toString().slice(0, 2000)}\n--- sandbox\n${sandboxed.stdout.toString().slice(0, 2000)}`);
 }
 
-test('busybox true', ({ dir }) => compare(dir, [BUSYBOX, 'true']));
-test('busybox false', ({ dir }) => compare(dir, [BUSYBOX, 'false']));
-test('busybox echo hello', ({ dir }) => compare(dir, [BUSYBOX, 'echo', 'hello']));
-test('busybox cat FILE', ({ dir }) => compare(dir, [BUSYBOX, 'cat', 'text.txt']));
-test('busybox cat of a missing file', ({ dir }) => compare(dir, [BUSYBOX, 'cat', 'missing.txt']));
-test('busybox wc FILE', ({ dir }) => compare(dir, [BUSYBOX, 'wc', 'text.txt', 'numbers.txt']));
-test('busybox ls -lR DIR', ({ dir }) => compare(dir, [BUSYBOX, 'ls', '-lR', 'tree']));
-test('busybox md5sum FILE', ({ dir }) => compare(dir, [BUSYBOX, 'md5sum', 'numbers.txt', 'text.txt']));
-test('busybox sort -n on 1 MB', ({ dir }) => compare(dir, [BUSYBOX, 'sort', '-n', 'numbers.txt']));
-test('gcc -static hello world', ({ dir }) => compare(dir, [path.join(dir, 'hello-gcc'), 'first', '7']));
-test('musl-gcc -static hello world', ({ dir }) => compare(dir, [path.join(dir, 'hello-musl'), 'first', '9']));
-test('gcc -static-pie hello world', ({ dir }) => compare(dir, [path.join(dir, 'hello-pie'), 'first', '0']));
+const cases: Array<[string, string[]]> = [
+  ['busybox true', [BUSYBOX, 'true']],
+  ['busybox false', [BUSYBOX, 'false']],
+  ['busybox echo hello', [BUSYBOX, 'echo', 'hello']],
+  ['busybox cat FILE', [BUSYBOX, 'cat', 'text.txt']],
+  ['busybox cat of a missing file', [BUSYBOX, 'cat', 'missing.txt']],
+  ['busybox wc FILE', [BUSYBOX, 'wc', 'text.txt', 'numbers.txt']],
+  ['busybox ls -lR DIR', [BUSYBOX, 'ls', '-lR', 'tree']],
+  ['busybox md5sum FILE', [BUSYBOX, 'md5sum', 'numbers.txt', 'text.txt']],
+  ['busybox sort -n on 1 MB', [BUSYBOX, 'sort', '-n', 'numbers.txt']],
+  ['gcc -static hello world', [path.join(dir, 'hello-gcc'), 'first', '7']],
+  ['musl-gcc -static hello world', [path.join(dir, 'hello-musl'), 'first', '9']],
+  ['gcc -static-pie hello world', [path.join(dir, 'hello-pie'), 'first', '0']],
+];
 
-test('busybox found through PATH', async ({ dir }) => {
-  const sandboxed = await runInSandbox(['busybox', 'echo', 'via', 'PATH'], dir, ENV);
-  assert.is(sandboxed.status, 0);
-  assert.is(sandboxed.stdout.toString(), 'via PATH\n');
+for (const platform of platforms) {
+  const test = suite(`native and sandboxed on ${platform}`);
+  for (const [name, argv] of cases) test(name, () => compare(platform, argv));
+
+  test('busybox found through PATH', async () => {
+    const sandboxed = await runInSandbox(['busybox', 'echo', 'via', 'PATH'], dir, ENV, { platform });
+    assert.is(sandboxed.status, 0);
+    assert.is(sandboxed.stdout.toString(), 'via PATH\n');
+  });
+
+  test.run();
+}
+
+const cleanup = suite('after the sandboxes');
+
+cleanup('at least one platform ran', () => {
+  assert.ok(platforms.length > 0, 'no platform is available');
 });
 
-test('no stub process or memfd is left', async ({ memfdsBefore, descendantsBefore }) => {
+cleanup('no stub process or memfd is left', async () => {
   // Stub processes are reaped asynchronously after close(); give them a moment.
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(descendants(), descendantsBefore, 'descendant processes left behind');
   assert.equal(openMemfds(), memfdsBefore, 'memfds left open');
 });
 
-test.run();
+cleanup.after(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+cleanup.run();
