@@ -15,6 +15,7 @@ import { runInSandbox } from './helpers/host.js';
 const PROBE_SOURCE = `
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,6 +105,14 @@ int main(void) {
   printf("self_open=%d\\n", self != 0);
   long count = read(fileno(self), map, 1);
   printf("read_into_read_only=%ld read_errno=%d\\n", count, errno);
+
+  int exe = open("/proc/self/exe", O_RDONLY);
+  unsigned char *image = mmap(0, 8192, PROT_READ, MAP_PRIVATE, exe, 0);
+  printf("file_map_magic=%d\\n", image != MAP_FAILED && image[0] == 0x7f && image[1] == 'E' && image[2] == 'L' && image[3] == 'F');
+  unsigned char *second = mmap(0, 4096, PROT_READ, MAP_PRIVATE, exe, 4096);
+  printf("file_map_offset=%d\\n", second != MAP_FAILED && memcmp(second, image + 4096, 4096) == 0);
+  address = (long)mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, exe, 0);
+  printf("shared_writable_map=%ld shared_errno=%d\\n", address, errno);
 
   void *top = sbrk(0);
   printf("brk_grows=%d\\n", sbrk(1 << 20) == top && sbrk(0) == (char *)top + (1 << 20));
@@ -229,6 +238,13 @@ test('memory calls', ({ lines }) => {
   assert.is(lines.get('read_into_read_only'), '-1');
   assert.is(lines.get('read_errno'), '14', 'EFAULT');
   assert.is(lines.get('brk_grows'), '1');
+});
+
+test('file mappings', ({ lines }) => {
+  assert.is(lines.get('file_map_magic'), '1');
+  assert.is(lines.get('file_map_offset'), '1');
+  assert.is(lines.get('shared_writable_map'), '-1');
+  assert.is(lines.get('shared_errno'), '13', 'EACCES');
 });
 
 test.run();
