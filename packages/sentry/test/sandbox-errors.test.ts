@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runSandbox, SandboxError } from '../src/index.js';
-import { runInSandbox } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox } from './helpers/host.js';
 
 const CRASH_SOURCE = `
 #include <signal.h>
@@ -40,11 +40,15 @@ int main(int argc, char **argv) {
 interface Fixture {
   dir: string;
   crash: string;
+  memfdsBefore: string[];
+  descendantsBefore: number[];
 }
 
 const test = suite<Fixture>('runSandbox errors and signals', {} as Fixture);
 
 test.before((fixture) => {
+  fixture.memfdsBefore = openMemfds();
+  fixture.descendantsBefore = descendants();
   fixture.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-errors-'));
   fs.writeFileSync(path.join(fixture.dir, 'crash.c'), CRASH_SOURCE);
   fixture.crash = path.join(fixture.dir, 'crash');
@@ -134,6 +138,21 @@ test('PROT_NONE reservation commits on demand', async ({ dir, crash }) => {
 
 test('PROT_NONE part of a reservation faults', async ({ dir, crash }) => {
   assert.is((await runInSandbox([crash, 'reserve', 'touch'], dir, [])).status, 139);
+});
+
+test('strace prints each call', async ({ dir }) => {
+  const lines: string[] = [];
+  const result = await runInSandbox(['/usr/bin/busybox', 'echo', 'traced'], dir, [], { strace: (line) => lines.push(line) });
+  assert.is(result.status, 0);
+  assert.ok(lines.includes('[1] write(1, "traced\\n", 7) = 7'), lines.join('\n'));
+  assert.ok(lines.includes('[1] exit_group(0) = ?'), lines.join('\n'));
+  assert.ok(lines.some((line) => /^\[1\] brk\(NULL\) = 0x[0-9a-f]+$/.test(line)), lines.join('\n'));
+});
+
+test('failed runs leave no process or memfd', async ({ memfdsBefore, descendantsBefore }) => {
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(descendants(), descendantsBefore, 'descendant processes left behind');
+  assert.equal(openMemfds(), memfdsBefore, 'memfds left open');
 });
 
 test.run();
