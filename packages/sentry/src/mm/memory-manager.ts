@@ -9,11 +9,14 @@
  * faults on them or when a system call copies to or from them, so reserving 64 GiB costs nothing.
  * Moving a mapping (mremap) moves its committed entries: the memory-file pages stay where they are.
  */
+import createDebug from 'debug';
 import { Access, type AddressSpace } from '@tsvisor/platform-api';
 import { Errno, fail } from '../errno.js';
 import { PAGE_SIZE, type MemoryFile } from '../memory/memory-file.js';
 import { MremapFlag, PROT_ACCESS_MASK, Prot } from './flags.js';
 import { RangeMap, type Range } from './range-map.js';
+
+const log = createDebug('tsvisor:sentry:mm');
 
 /** Mappings up to this size are committed at once; larger ones on first touch. */
 export const EAGER_COMMIT_LIMIT = 16 * 1024 * 1024;
@@ -242,6 +245,7 @@ export class MemoryManager {
 
     const windowStart = Math.max(vma.start, addr - (addr % FAULT_COMMIT_WINDOW));
     const windowEnd = Math.min(vma.end, windowStart + FAULT_COMMIT_WINDOW);
+    if (log.enabled) log('fault at 0x%s (access %d): committing [0x%s, 0x%s)', addr.toString(16), access, windowStart.toString(16), windowEnd.toString(16));
     this.commit(windowStart, windowEnd);
     return true;
   }
@@ -426,7 +430,10 @@ export class MemoryManager {
     this.coalesce(target, target + (end - start));
   }
 
-  /** Grows a mapping into the free range [start, end) with the attributes of `like`. */
+  /**
+   * Grows a mapping into the free range [start, end) with the attributes of `like`.
+   * NOTE: growing a file mapping adds zero-filled pages, not the bytes that follow in the file.
+   */
   private extend(start: number, end: number, like: Vma): void {
     this.mapAnonymous(start, end - start, like.prot, { shared: like.shared, name: like.name });
   }
