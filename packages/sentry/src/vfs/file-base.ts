@@ -5,15 +5,21 @@
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
 import type { FileDescription, FileStat } from './file.js';
-import { O_ACCMODE, O_RDONLY, O_WRONLY } from './flags.js';
+import { O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_TRUNC, O_WRONLY } from './flags.js';
+
+/** Open flags that only affect the open call itself; Linux does not keep them in the description. */
+const OPEN_TIME_FLAGS = O_CLOEXEC | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC;
 
 export abstract class FileBase implements FileDescription {
   private refs = 1;
+  flags: number;
 
   constructor(
-    public flags: number,
+    flags: number,
     readonly path: string,
-  ) {}
+  ) {
+    this.flags = flags & ~OPEN_TIME_FLAGS;
+  }
 
   abstract stat(): FileStat;
 
