@@ -37,6 +37,7 @@ std::string ThreadName(pid_t tid) { return "stub thread " + std::to_string(tid);
 
 void WaiterMain(std::shared_ptr<Waiter> waiter) {
   std::unique_lock<std::mutex> lock(waiter->mutex);
+  waiter->threadId = static_cast<pid_t>(syscall(SYS_gettid));
   for (;;) {
     waiter->wake.wait(lock, [&] { return waiter->quit || waiter->requestTid != 0; });
     if (waiter->quit) return;
@@ -55,6 +56,16 @@ void WaiterMain(std::shared_ptr<Waiter> waiter) {
 
     lock.lock();
   }
+}
+
+// pthread_join returns when the thread has cleared its tid, which the kernel does before the
+// thread has fully exited. Waiting for its /proc entry to go as well means that a released
+// context has really left no thread behind. Gives up after about a second.
+void WaitUntilThreadGone(pid_t threadId) {
+  if (threadId == 0) return;
+  std::string path = "/proc/self/task/" + std::to_string(threadId);
+  int64_t deadline = MonotonicNanoseconds() + 1000000000;
+  while (access(path.c_str(), F_OK) == 0 && MonotonicNanoseconds() < deadline) sched_yield();
 }
 
 }  // namespace
@@ -291,6 +302,7 @@ void NativeContext::StopWaiter() {
   }
   waiter_->wake.notify_one();
   if (waiter_->thread.joinable()) waiter_->thread.join();
+  WaitUntilThreadGone(waiter_->threadId);
   waiter_->owner = nullptr;
   waiter_->function.Release();
   waiter_.reset();

@@ -45,6 +45,8 @@ struct Waiter {
   pid_t requestTid = 0;
   uint64_t requestGeneration = 0;
   bool quit = false;
+  // Kernel thread id of the waiter thread, set when it starts.
+  pid_t threadId = 0;
 
   // Main thread only. Null once the context is released.
   NativeContext* owner = nullptr;
@@ -66,7 +68,8 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
   // switch(tid, registers: Uint8Array): number | Promise<number>
   Napi::Value Switch(const Napi::CallbackInfo& info);
   void Interrupt(const Napi::CallbackInfo& info);
-  // Stops a switch in progress, which then resolves to Interrupted, and collects the stop.
+  // Stops the thread of a switch in progress and collects the stop, which settles the switch:
+  // Interrupted, unless the thread had stopped for another reason first.
   void Cancel(const Napi::CallbackInfo& info);
   // Joins the waiter thread. The stub threads of the context must be gone or stopped already.
   void Release(const Napi::CallbackInfo& info);

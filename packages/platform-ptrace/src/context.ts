@@ -66,7 +66,10 @@ export class PtraceContext implements Context, ThreadHolder {
     this.owner.forgetContext(this);
   }
 
-  /** Stops a switch in progress so that the context can be released; its promise resolves to Interrupted. */
+  /**
+   * Stops a switch in progress so that the context can be released. Its promise resolves to
+   * Interrupted, or to the stop the thread had reached already.
+   */
   cancel(): void {
     if (!this.released) this.native.cancel();
   }

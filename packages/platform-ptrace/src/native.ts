@@ -17,7 +17,11 @@ export interface NativeContext {
   switch(tid: number, registers: Uint8Array): number | Promise<number>;
   /** Stops the thread of the switch in progress (with SIGSTOP), or makes the next switch return Interrupted. */
   interrupt(): void;
-  /** Stops and collects the switch in progress, whose promise resolves to Interrupted. Does nothing otherwise. */
+  /**
+   * Stops the thread of the switch in progress and collects the stop, which settles the switch's
+   * promise: Interrupted, unless the thread had stopped for another reason first. Does nothing
+   * when no switch is in progress.
+   */
   cancel(): void;
   /** Makes the next switch write the FPU state in full; called when the context gets a new stub thread. */
   forgetFpState(): void;
