@@ -142,7 +142,13 @@ test('proc lists self and the process', async () => {
   const processFd = await openDir('/proc/self');
   const files = await readAll(processFd, 4096);
   await sandbox.call('close', processFd);
-  assert.equal(files.map((entry) => entry.name), ['.', '..', 'exe', 'cwd', 'root']);
+  assert.equal(files.map((entry) => entry.name), ['.', '..', 'exe', 'cwd', 'root', 'fd']);
+
+  const fdsFd = await openDir('/proc/self/fd');
+  const fds = await readAll(fdsFd, 4096);
+  assert.equal(fds.map((entry) => entry.name), ['.', '..', ...sandbox.fdTable.openFds().map(String)]);
+  assert.ok(fds.some((entry) => entry.name === String(fdsFd)));
+  await sandbox.call('close', fdsFd);
 });
 
 test.run();

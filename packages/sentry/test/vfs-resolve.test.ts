@@ -169,6 +169,31 @@ test('proc self exe names the executable', async () => {
   assert.is(errnoOf(() => resolvedPath('/proc/2/exe')), Errno.ENOENT);
 });
 
+test('proc self fd links lead to the open files', async () => {
+  const memory = sandbox.memory;
+  const fd = await sandbox.call('open', memory.string('/a/f.txt'), O_RDONLY);
+  const dirfd = await sandbox.call('open', memory.string('/a'), O_RDONLY | O_DIRECTORY);
+  const buffer = memory.alloc(64);
+
+  const n = await sandbox.call('readlink', memory.string(`/proc/self/fd/${fd}`), buffer, 64);
+  assert.is(memory.copyIn(buffer, n).toString(), '/a/f.txt');
+  assert.is(await sandbox.call('read', fd, buffer, 2), 2);
+
+  // Reopening gives a new description with its own offset.
+  const again = await sandbox.call('open', memory.string(`/proc/self/fd/${fd}`), O_RDONLY);
+  assert.ok(again >= 0, `reopen failed with ${again}`);
+  assert.is(await sandbox.call('read', again, buffer, 6), 6);
+  assert.is(memory.copyIn(buffer, 6).toString(), 'hello\n');
+  assert.is(await sandbox.call('open', memory.string(`/proc/self/fd/${fd}`), O_WRONLY), -Errno.EROFS);
+
+  assert.is(await readWhole(`/proc/self/fd/${dirfd}/f.txt`), 'hello\n');
+  assert.is(await sandbox.call('open', memory.string(`/proc/self/fd/${fd}/x`), O_RDONLY), -Errno.ENOTDIR);
+  assert.is(await sandbox.call('open', memory.string('/proc/self/fd/999'), O_RDONLY), -Errno.ENOENT);
+
+  for (const open of [fd, dirfd, again]) await sandbox.call('close', open);
+  assert.is(await sandbox.call('open', memory.string(`/proc/self/fd/${fd}`), O_RDONLY), -Errno.ENOENT);
+});
+
 test('openExecutable checks the file', () => {
   const opened = sandbox.vfs.openExecutable(sandbox.task.fs, '/prog', sandbox.task);
   assert.is(opened.path, '/prog');

@@ -60,6 +60,8 @@ export abstract class FileBase implements FileDescription {
     return fail(Errno.ENOTTY);
   }
 
+  reopen?(flags: number): FileDescription;
+
   release(): void {}
 
   incRef(): void {

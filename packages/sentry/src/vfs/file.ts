@@ -58,6 +58,12 @@ export interface FileDescription {
   /** Called when the last descriptor referring to this description is closed. */
   release(): void;
 
+  /**
+   * Opens the same file again with new open(2) flags, as opening /proc/self/fd/N does: a new
+   * description of the same pipe, terminal or device. Absent when the file is reopened by path.
+   */
+  reopen?(flags: number): FileDescription;
+
   /** Adds a reference: one per descriptor (in any table) and per in-flight user. */
   incRef(): void;
 

@@ -22,6 +22,12 @@ export interface Filesystem {
    */
   open(path: string, sandboxPath: string, flags: number, stat: FileStat, task: Task | undefined): FileDescription;
 
+  /**
+   * Returns the description a "magic" symlink at `path` stands for (/proc/PID/fd/N), or undefined
+   * for an ordinary symlink. Following a magic link leads to that description's file itself.
+   */
+  magicLink?(path: string, task: Task | undefined): FileDescription | undefined;
+
   /** Frees the file system's host resources. */
   close(): void;
 }

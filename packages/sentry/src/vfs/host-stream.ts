@@ -13,7 +13,7 @@ import type { Task } from '../kernel/task.js';
 import { native } from '../native.js';
 import type { FileStat } from './file.js';
 import { FileBase } from './file-base.js';
-import { O_ACCMODE, O_NONBLOCK, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, SEEK_CUR, SEEK_END, SEEK_SET } from './flags.js';
+import { O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, O_TRUNC, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, SEEK_CUR, SEEK_END, SEEK_SET } from './flags.js';
 import { newStatBuffer, statFromHost } from './host-stat.js';
 
 const POLLIN = 0x1;
@@ -84,6 +84,19 @@ export class HostStream extends FileBase {
     // NOTE: without a private non-blocking description (a pipe whose reader is gone, an unusual
     // device), a write larger than the free pipe space can still block the event loop.
     return new HostStream(checked(native.hostDup(hostFd)), 'stream', false, flags, path);
+  }
+
+  /**
+   * Opens the same pipe, terminal or file again, as /proc/self/fd/N does. The access mode may not
+   * exceed this description's, so the application cannot gain write access to runsc's stdin.
+   */
+  override reopen(flags: number): HostStream {
+    const access = flags & O_ACCMODE;
+    const current = this.flags & O_ACCMODE;
+    if (access !== current && current !== O_RDWR) fail(Errno.EACCES);
+    const hostFlags = this.kind === 'file' ? access | (flags & (O_APPEND | O_TRUNC)) : access | O_NONBLOCK;
+    const fd = checked(native.hostReopen(this.fd, hostFlags));
+    return new HostStream(fd, this.kind, this.kind === 'stream', flags, this.path);
   }
 
   stat(): FileStat {

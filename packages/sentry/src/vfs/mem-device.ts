@@ -38,6 +38,10 @@ export class MemDevice extends FileBase {
     super(flags, path);
   }
 
+  override reopen(flags: number): MemDevice {
+    return new MemDevice(this.kind, this.attributes, flags, this.path);
+  }
+
   stat(): FileStat {
     return this.attributes;
   }

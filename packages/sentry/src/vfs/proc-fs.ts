@@ -1,15 +1,16 @@
 /**
  * A minimal /proc: the directory itself, /proc/self (a symlink to the caller's process), and per
- * process /proc/PID with the exe, cwd and root symlinks. Linux makes exe, cwd and root "magic"
- * links that lead to the object itself. Here they are ordinary symlinks to canonical sandbox paths,
- * so they lead to the same file only as long as it has not been renamed or removed.
+ * process /proc/PID with the exe, cwd and root symlinks and the fd directory. Each /proc/PID/fd/N
+ * is a "magic" link: following it leads to the open file description itself, as on Linux. exe,
+ * cwd and root are ordinary symlinks to canonical sandbox paths here, so they lead to the same
+ * file only as long as it has not been renamed or removed.
  */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
 import { DT_DIR, DT_LNK } from './dirent.js';
 import type { FileDescription, FileStat } from './file.js';
 import type { Filesystem } from './filesystem.js';
-import { O_ACCMODE, O_PATH, O_RDONLY, S_IFDIR, S_IFLNK } from './flags.js';
+import { O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY, S_IFDIR, S_IFLNK } from './flags.js';
 import { PathFile } from './host-file.js';
 import { SyntheticDirectory, type SyntheticEntry } from './synthetic-dir.js';
 
@@ -19,13 +20,19 @@ import { SyntheticDirectory, type SyntheticEntry } from './synthetic-dir.js';
  */
 const PROC_DEV = 0x16n;
 
-/** Inode numbers: the root is 1 (as on Linux's proc), self 2, a process's nodes are derived from its pid. */
+/** Inode numbers: the root is 1 (as on Linux's proc), self 2, a process's nodes derive from its pid. */
 const ROOT_INO = 1n;
 const SELF_INO = 2n;
-const PROCESS_FILES = ['exe', 'cwd', 'root'] as const;
+const PROCESS_LINKS = ['exe', 'cwd', 'root'] as const;
+const PROCESS_DIR_INDEX = 0xff;
+const FD_DIR_INDEX = 0xfe;
 
 function processIno(pid: number, index: number): bigint {
-  return (BigInt(pid) << 8n) + BigInt(index + 1);
+  return (BigInt(pid) << 16n) + BigInt(index + 1);
+}
+
+function fdIno(pid: number, fd: number): bigint {
+  return (BigInt(pid) << 32n) + BigInt(fd) + 0x10000n;
 }
 
 /** A parsed path inside the proc mount. */
@@ -33,7 +40,9 @@ type ProcNode =
   | { kind: 'root' }
   | { kind: 'self' }
   | { kind: 'process'; pid: number }
-  | { kind: 'link'; pid: number; file: (typeof PROCESS_FILES)[number] };
+  | { kind: 'link'; pid: number; name: (typeof PROCESS_LINKS)[number] }
+  | { kind: 'fds'; pid: number }
+  | { kind: 'fd'; pid: number; fd: number; file: FileDescription };
 
 export class ProcFilesystem implements Filesystem {
   readonly name = 'proc';
@@ -49,9 +58,19 @@ export class ProcFilesystem implements Filesystem {
 
     // Only the calling process is visible until the sentry has more than one.
     if (task === undefined || parts[0] !== String(task.tgid)) return fail(Errno.ENOENT);
-    if (parts.length === 1) return { kind: 'process', pid: task.tgid };
-    const file = PROCESS_FILES.find((name) => name === parts[1]);
-    if (parts.length === 2 && file !== undefined) return { kind: 'link', pid: task.tgid, file };
+    const pid = task.tgid;
+    if (parts.length === 1) return { kind: 'process', pid };
+    const name = PROCESS_LINKS.find((link) => link === parts[1]);
+    if (parts.length === 2 && name !== undefined) return { kind: 'link', pid, name };
+    if (parts[1] === 'fd') {
+      if (parts.length === 2) return { kind: 'fds', pid };
+      if (parts.length === 3 && /^(0|[1-9][0-9]{0,9})$/.test(parts[2])) {
+        const fd = Number(parts[2]);
+        if (fd < task.fdTable.limit && task.fdTable.openFds().includes(fd)) {
+          return { kind: 'fd', pid, fd, file: task.fdTable.get(fd) };
+        }
+      }
+    }
     return fail(Errno.ENOENT);
   }
 
@@ -59,30 +78,48 @@ export class ProcFilesystem implements Filesystem {
     let ino: bigint;
     let mode: number;
     let nlink = 1;
-    if (node.kind === 'root') {
-      ino = ROOT_INO;
-      mode = S_IFDIR | 0o555;
-      nlink = 3;
-    } else if (node.kind === 'self') {
-      ino = SELF_INO;
-      mode = S_IFLNK | 0o777;
-    } else if (node.kind === 'process') {
-      ino = processIno(node.pid, 0xff);
-      mode = S_IFDIR | 0o555;
-      nlink = 2;
-    } else {
-      ino = processIno(node.pid, PROCESS_FILES.indexOf(node.file));
-      mode = S_IFLNK | 0o777;
+    switch (node.kind) {
+      case 'root':
+        ino = ROOT_INO;
+        mode = S_IFDIR | 0o555;
+        nlink = 3;
+        break;
+      case 'self':
+        ino = SELF_INO;
+        mode = S_IFLNK | 0o777;
+        break;
+      case 'process':
+        ino = processIno(node.pid, PROCESS_DIR_INDEX);
+        mode = S_IFDIR | 0o555;
+        nlink = 3;
+        break;
+      case 'link':
+        ino = processIno(node.pid, PROCESS_LINKS.indexOf(node.name));
+        mode = S_IFLNK | 0o777;
+        break;
+      case 'fds':
+        ino = processIno(node.pid, FD_DIR_INDEX);
+        mode = S_IFDIR | 0o500;
+        nlink = 2;
+        break;
+      case 'fd': {
+        // Linux shows the access mode in the link's permission bits: r-x for reading, -wx for writing.
+        ino = fdIno(node.pid, node.fd);
+        const access = node.file.flags & O_ACCMODE;
+        mode = S_IFLNK | 0o700;
+        if (access === O_RDONLY) mode = S_IFLNK | 0o500;
+        else if (access === O_WRONLY) mode = S_IFLNK | 0o300;
+        break;
+      }
     }
-    const owner = node.kind === 'root' || node.kind === 'self' || task === undefined ? 0 : task.creds.euid;
-    const group = node.kind === 'root' || node.kind === 'self' || task === undefined ? 0 : task.creds.egid;
+    const owned = node.kind !== 'root' && node.kind !== 'self' && task !== undefined;
     return {
       dev: PROC_DEV,
       ino,
       mode,
       nlink,
-      uid: owner,
-      gid: group,
+      uid: owned ? task.creds.euid : 0,
+      gid: owned ? task.creds.egid : 0,
       rdev: 0n,
       size: 0,
       blksize: 1024,
@@ -104,32 +141,45 @@ export class ProcFilesystem implements Filesystem {
       case 'self':
         return String(task.tgid);
       case 'link':
-        if (node.file === 'exe') return task.exePath;
-        if (node.file === 'cwd') return task.fs.cwd;
+        if (node.name === 'exe') return task.exePath;
+        if (node.name === 'cwd') return task.fs.cwd;
         return task.fs.root;
+      case 'fd':
+        return node.file.path;
       default:
         return fail(Errno.EINVAL);
     }
   }
 
+  magicLink(path: string, task: Task | undefined): FileDescription | undefined {
+    const node = this.parse(path, task);
+    return node.kind === 'fd' ? node.file : undefined;
+  }
+
   open(path: string, sandboxPath: string, flags: number, _stat: FileStat, task: Task | undefined): FileDescription {
     const node = this.parse(path, task);
     if (flags & O_PATH) return new PathFile(() => this.attributes(node, task), flags, sandboxPath);
-    if (node.kind === 'self' || node.kind === 'link') return fail(Errno.ELOOP);
+    if (node.kind === 'self' || node.kind === 'link' || node.kind === 'fd') return fail(Errno.ELOOP);
     if ((flags & O_ACCMODE) !== O_RDONLY) fail(Errno.EISDIR);
 
-    const self: SyntheticEntry[] = [
+    return new SyntheticDirectory(() => this.attributes(node, task), () => this.list(node, task), flags, sandboxPath);
+  }
+
+  private list(node: ProcNode, task: Task | undefined): SyntheticEntry[] {
+    const entries: SyntheticEntry[] = [
       { name: '.', ino: this.attributes(node, task).ino, type: DT_DIR },
+      { name: '..', ino: node.kind === 'fds' ? processIno(node.pid, PROCESS_DIR_INDEX) : ROOT_INO, type: DT_DIR },
     ];
-    let entries: SyntheticEntry[];
     if (node.kind === 'root') {
-      entries = [...self, { name: '..', ino: ROOT_INO, type: DT_DIR }, { name: 'self', ino: SELF_INO, type: DT_LNK }];
-      if (task !== undefined) entries.push({ name: String(task.tgid), ino: processIno(task.tgid, 0xff), type: DT_DIR });
-    } else {
-      entries = [...self, { name: '..', ino: ROOT_INO, type: DT_DIR }];
-      PROCESS_FILES.forEach((name, index) => entries.push({ name, ino: processIno(node.pid, index), type: DT_LNK }));
+      entries.push({ name: 'self', ino: SELF_INO, type: DT_LNK });
+      if (task !== undefined) entries.push({ name: String(task.tgid), ino: processIno(task.tgid, PROCESS_DIR_INDEX), type: DT_DIR });
+    } else if (node.kind === 'process') {
+      PROCESS_LINKS.forEach((name, index) => entries.push({ name, ino: processIno(node.pid, index), type: DT_LNK }));
+      entries.push({ name: 'fd', ino: processIno(node.pid, FD_DIR_INDEX), type: DT_DIR });
+    } else if (node.kind === 'fds' && task !== undefined) {
+      for (const fd of task.fdTable.openFds()) entries.push({ name: String(fd), ino: fdIno(node.pid, fd), type: DT_LNK });
     }
-    return new SyntheticDirectory(() => this.attributes(node, task), entries, flags, sandboxPath);
+    return entries;
   }
 
   close(): void {}

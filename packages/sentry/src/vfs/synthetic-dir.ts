@@ -1,7 +1,8 @@
 /**
  * A directory description whose entries the sentry generates (/proc and its subdirectories). The
- * entry list is taken when the directory is opened. The offset is the index of the next entry and
- * each entry's d_off is the index after it, so lseek to a d_off resumes there.
+ * entry list is taken by the first getdents64 after opening or rewinding to 0, so it includes the
+ * descriptor being read. The offset is the index of the next entry and each entry's d_off is the
+ * index after it, so lseek to a d_off resumes there.
  */
 import { Errno, fail } from '../errno.js';
 import type { FileStat } from './file.js';
@@ -18,10 +19,11 @@ export interface SyntheticEntry {
 
 export class SyntheticDirectory extends FileBase {
   private index = 0;
+  private entries: readonly SyntheticEntry[] | undefined;
 
   constructor(
     private readonly attributes: () => FileStat,
-    private readonly entries: readonly SyntheticEntry[],
+    private readonly listEntries: () => readonly SyntheticEntry[],
     flags: number,
     path: string,
   ) {
@@ -45,15 +47,17 @@ export class SyntheticDirectory extends FileBase {
   }
 
   override getdents(dst: Uint8Array): number {
+    if (this.entries === undefined || this.index === 0) this.entries = this.listEntries();
+    const entries = this.entries;
     let written = 0;
-    while (this.index < this.entries.length) {
-      const entry = this.entries[this.index];
+    while (this.index < entries.length) {
+      const entry = entries[this.index];
       const length = writeDirent(dst, written, entry.ino, BigInt(this.index + 1), entry.type, entry.name);
       if (length === 0) break;
       written += length;
       this.index++;
     }
-    if (written === 0 && this.index < this.entries.length) fail(Errno.EINVAL);
+    if (written === 0 && this.index < entries.length) fail(Errno.EINVAL);
     return written;
   }
 

@@ -50,6 +50,8 @@ export interface Resolved {
   /** The path relative to the mount point, "" for the mount's root. */
   readonly relative: string;
   readonly stat: FileStat;
+  /** The open description a final magic link (/proc/self/fd/N) led to; opening reopens it. */
+  readonly file?: FileDescription;
 }
 
 /** Returns the canonical absolute path of `components`. */
@@ -139,6 +141,18 @@ export class Vfs {
       if (isSymlink(childStat.mode) && (more || trailing || follow)) {
         if (++links > MAX_SYMLINKS) fail(Errno.ELOOP);
         const { mount, relative } = this.mountOf(childPath);
+
+        const magic = mount.fs.magicLink?.(relative, task);
+        if (magic !== undefined) {
+          const magicStat = magic.stat();
+          if (!more && !trailing) return { path: childPath, mount, relative, stat: magicStat, file: magic };
+          // Only a directory opened by path can be walked through; its path is canonical.
+          if (!isDir(magicStat.mode) || magic.path.charCodeAt(0) !== 0x2f) fail(Errno.ENOTDIR);
+          current = split(magic.path);
+          stat = magicStat;
+          continue;
+        }
+
         const target = mount.fs.readlink(relative, task);
         if (target.length === 0) fail(Errno.ENOENT);
         if (target.charCodeAt(0) === 0x2f) current = [];
@@ -190,7 +204,19 @@ export class Vfs {
       fail(Errno.ENOTDIR);
     }
     if (isSymlink(resolved.stat.mode) && (flags & O_PATH) === 0) fail(Errno.ELOOP);
+    if (resolved.file !== undefined) return this.reopen(context, resolved.file, flags, task);
     return resolved.mount.fs.open(resolved.relative, resolved.path, flags, resolved.stat, task);
+  }
+
+  /**
+   * Opens the file behind an open description again, for a magic link: the description's own
+   * reopen() (pipes, terminals, devices), or its canonical path. ENXIO when it has neither, as
+   * Linux returns for sockets.
+   */
+  private reopen(context: FsContext, file: FileDescription, flags: number, task: Task | undefined): FileDescription {
+    if (file.reopen !== undefined) return file.reopen(flags);
+    if (file.path.charCodeAt(0) !== 0x2f) return fail(Errno.ENXIO);
+    return this.open(context, AT_FDCWD, file.path, flags & ~(O_CREAT | O_EXCL), 0, task);
   }
 
   /**
