@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -169,6 +170,64 @@ Napi::Value HostFstat(const Napi::CallbackInfo& info) {
   struct stat st;
   if (fstatat(info[0].As<Napi::Number>().Int32Value(), "", &st, AT_EMPTY_PATH) < 0) return Result(env, -errno);
   FillStat(st, out);
+  return Result(env, 0);
+}
+
+// Fields of struct statfs in the order src/vfs/statfs.ts reads them; f_fsid takes two.
+constexpr size_t kStatfsFields = 12;
+
+bool GetStatfsOut(const Napi::CallbackInfo& info, size_t i, int64_t** out) {
+  if (info.Length() <= i || !info[i].IsTypedArray()) return false;
+  Napi::TypedArray array = info[i].As<Napi::TypedArray>();
+  if (array.TypedArrayType() != napi_bigint64_array || array.ElementLength() < kStatfsFields) return false;
+  *out = reinterpret_cast<int64_t*>(static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
+  return true;
+}
+
+void FillStatfs(const struct statfs& st, int64_t* out) {
+  out[0] = static_cast<int64_t>(st.f_type);
+  out[1] = static_cast<int64_t>(st.f_bsize);
+  out[2] = static_cast<int64_t>(st.f_blocks);
+  out[3] = static_cast<int64_t>(st.f_bfree);
+  out[4] = static_cast<int64_t>(st.f_bavail);
+  out[5] = static_cast<int64_t>(st.f_files);
+  out[6] = static_cast<int64_t>(st.f_ffree);
+  out[7] = st.f_fsid.__val[0];
+  out[8] = st.f_fsid.__val[1];
+  out[9] = static_cast<int64_t>(st.f_namelen);
+  out[10] = static_cast<int64_t>(st.f_frsize);
+  out[11] = static_cast<int64_t>(st.f_flags);
+}
+
+// hostFstatfs(fd, out): 0 or -errno.
+Napi::Value HostFstatfs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t* out;
+  if (!IsInt(info, 0) || !GetStatfsOut(info, 1, &out)) {
+    return ThrowType(env, "hostFstatfs(fd, out) expects a number and a BigInt64Array(12)");
+  }
+  struct statfs st;
+  if (fstatfs(info[0].As<Napi::Number>().Int32Value(), &st) < 0) return Result(env, -errno);
+  FillStatfs(st, out);
+  return Result(env, 0);
+}
+
+// hostStatfsBeneath(dirfd, path, out): statfs of path beneath dirfd, following no symlink.
+Napi::Value HostStatfsBeneath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t* out;
+  if (!IsInt(info, 0) || info.Length() < 2 || !info[1].IsString() || !GetStatfsOut(info, 2, &out)) {
+    return ThrowType(env, "hostStatfsBeneath(dirfd, path, out) expects a number, a string and a BigInt64Array(12)");
+  }
+  std::string path = Latin1Value(info[1]);
+  int fd = OpenBeneath(info[0].As<Napi::Number>().Int32Value(), path.c_str(), O_PATH | O_NOFOLLOW);
+  if (fd < 0) return Result(env, fd);
+  struct statfs st;
+  int rc = fstatfs(fd, &st);
+  int err = errno;
+  close(fd);
+  if (rc < 0) return Result(env, -err);
+  FillStatfs(st, out);
   return Result(env, 0);
 }
 
@@ -430,6 +489,8 @@ void InitHostFs(Napi::Env env, Napi::Object exports) {
   exports.Set("hostLstatBeneath", Napi::Function::New(env, HostLstatBeneath));
   exports.Set("hostReadlinkBeneath", Napi::Function::New(env, HostReadlinkBeneath));
   exports.Set("hostFstat", Napi::Function::New(env, HostFstat));
+  exports.Set("hostFstatfs", Napi::Function::New(env, HostFstatfs));
+  exports.Set("hostStatfsBeneath", Napi::Function::New(env, HostStatfsBeneath));
   exports.Set("hostGetdents64", Napi::Function::New(env, HostGetdents64));
   exports.Set("hostPread", Napi::Function::New(env, HostPread));
   exports.Set("hostPwrite", Napi::Function::New(env, HostPwrite));

@@ -33,6 +33,9 @@ export interface NativeHostFs {
   hostLstatBeneath(dirfd: number, path: string, out: BigInt64Array): number;
   hostReadlinkBeneath(dirfd: number, path: string): string | number;
   hostFstat(fd: number, out: BigInt64Array): number;
+  /** Fills `out` (BigInt64Array(12)) with struct statfs: type, bsize, blocks, bfree, bavail, files, ffree, fsid[0], fsid[1], namelen, frsize, flags. */
+  hostFstatfs(fd: number, out: BigInt64Array): number;
+  hostStatfsBeneath(dirfd: number, path: string, out: BigInt64Array): number;
   hostGetdents64(fd: number, buffer: Uint8Array): number;
   /** read(2) when position is -1, pread(2) otherwise. */
   hostPread(fd: number, buffer: Uint8Array, position: number): number;

@@ -1,4 +1,4 @@
-import { lstatSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { lstatSync, mkdtempSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -137,6 +137,30 @@ test('statx basic fields', async () => {
   assert.is(bytes.readBigUInt64LE(32), host.ino);
   assert.is(bytes.readBigUInt64LE(40), host.size);
   assert.is(bytes.readBigInt64LE(112) * 1_000_000_000n + BigInt(bytes.readUInt32LE(120)), host.mtimeNs);
+});
+
+test('statfs reports the host file system, read-only', async () => {
+  const memory = sandbox.memory;
+  const out = memory.alloc(120);
+  assert.is(await sandbox.call('statfs', memory.string('/file'), out), 0);
+  const bytes = memory.copyIn(out, 120);
+  const host = statfsSync(join(root, 'file'), { bigint: true });
+  assert.is(bytes.readBigInt64LE(0), host.type);
+  assert.is(bytes.readBigInt64LE(8), host.bsize);
+  assert.is(bytes.readBigUInt64LE(16), host.blocks);
+  assert.is(bytes.readBigUInt64LE(40), host.files);
+  const ST_RDONLY = 1n;
+  assert.is(bytes.readBigInt64LE(80) & ST_RDONLY, ST_RDONLY);
+
+  const fd = await sandbox.call('open', memory.string('/file'), O_RDONLY);
+  assert.is(await sandbox.call('fstatfs', fd, out), 0);
+  assert.is(memory.copyIn(out, 8).readBigInt64LE(0), host.type);
+  await sandbox.call('close', fd);
+
+  const PROC_SUPER_MAGIC = 0x9fa0n;
+  assert.is(await sandbox.call('statfs', memory.string('/proc/self'), out), 0);
+  assert.is(memory.copyIn(out, 8).readBigInt64LE(0), PROC_SUPER_MAGIC);
+  assert.is(await sandbox.call('statfs', memory.string('/missing'), out), -Errno.ENOENT);
 });
 
 test('access on the read-only view', async () => {

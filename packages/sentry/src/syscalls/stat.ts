@@ -16,6 +16,7 @@ import {
   O_RDONLY,
 } from '../vfs/flags.js';
 import { encodeStat, encodeStatx } from '../vfs/stat.js';
+import { encodeStatfs } from '../vfs/statfs.js';
 import { readPath } from '../vfs/user-path.js';
 import { registerSyscall } from './table.js';
 
@@ -111,6 +112,18 @@ function faccessat2(task: Task, dirfd: number, addr: number, mode: number, flags
   return checkAccess(task, dirfd, addr, mode, flags);
 }
 
+function statfs(task: Task, addr: number, bufferAddr: number): number {
+  const path = readPath(task, addr);
+  task.mm.copyOut(bufferAddr, encodeStatfs(task.kernel.vfs.statfs(task.fs, AT_FDCWD, path, task)));
+  return 0;
+}
+
+function fstatfs(task: Task, fd: number, bufferAddr: number): number {
+  const file = task.fdTable.get(fd | 0);
+  task.mm.copyOut(bufferAddr, encodeStatfs(task.kernel.vfs.fstatfs(task.fs, file, task)));
+  return 0;
+}
+
 /**
  * Calls that change a file's attributes (mode, owner, times, size). The host view is read-only, so
  * once the file is found they fail with EROFS, as on a read-only mount.
@@ -199,6 +212,8 @@ registerSyscall('statx', statx, {
   support: 'partial',
   note: 'reports STATX_BASIC_STATS only: no birth time, attributes or mount id',
 });
+registerSyscall('statfs', statfs, { args: ['path', 'ptr'] });
+registerSyscall('fstatfs', fstatfs, { args: ['fd', 'ptr'] });
 const readOnlyNote = 'the host view is read-only: fails with EROFS once the file is found';
 registerSyscall('chmod', chmod, { args: ['path', 'int'], note: readOnlyNote });
 registerSyscall('fchmod', fchmod, { args: ['fd', 'int'], note: readOnlyNote });

@@ -5,6 +5,7 @@
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
 import type { FileDescription, FileStat } from './file.js';
+import type { FsStat } from './statfs.js';
 import { O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_TRUNC, O_WRONLY } from './flags.js';
 
 /** Open flags that only affect the open call itself; Linux does not keep them in the description. */
@@ -61,6 +62,8 @@ export abstract class FileBase implements FileDescription {
   }
 
   reopen?(flags: number): FileDescription;
+
+  statfs?(): FsStat;
 
   release(): void {}
 

@@ -5,6 +5,7 @@
  * this interface.
  */
 import type { Task } from '../kernel/task.js';
+import type { FsStat } from './statfs.js';
 
 /** struct stat fields the sentry reports; encoded for the application by vfs/stat.ts. */
 export interface FileStat {
@@ -63,6 +64,9 @@ export interface FileDescription {
    * description of the same pipe, terminal or device. Absent when the file is reopened by path.
    */
   reopen?(flags: number): FileDescription;
+
+  /** Returns statfs(2) statistics for fstatfs; absent when the VFS looks them up by path. */
+  statfs?(): FsStat;
 
   /** Adds a reference: one per descriptor (in any table) and per in-flight user. */
   incRef(): void;

@@ -5,6 +5,7 @@
  */
 import type { Task } from '../kernel/task.js';
 import type { FileDescription, FileStat } from './file.js';
+import type { FsStat } from './statfs.js';
 
 export interface Filesystem {
   /** The file system's name as /proc/mounts would list it ("host", "proc"). */
@@ -21,6 +22,9 @@ export interface Filesystem {
    * `sandboxPath` is the canonical absolute path the description reports.
    */
   open(path: string, sandboxPath: string, flags: number, stat: FileStat, task: Task | undefined): FileDescription;
+
+  /** Returns statfs(2) statistics of the file system that contains `path`. */
+  statfs(path: string, task: Task | undefined): FsStat;
 
   /**
    * Returns the description a "magic" symlink at `path` stands for (/proc/PID/fd/N), or undefined

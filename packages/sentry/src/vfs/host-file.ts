@@ -10,6 +10,7 @@ import type { FileStat } from './file.js';
 import { FileBase } from './file-base.js';
 import { SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET } from './flags.js';
 import { newStatBuffer, statFromHost } from './host-stat.js';
+import { type FsStat, HOST_STATFS_FIELDS, ST_RDONLY, statfsFromHost } from './statfs.js';
 
 /** Largest offset lseek accepts on a regular file (MAX_LFS_FILESIZE on 64-bit Linux). */
 const MAX_FILE_OFFSET = Number.MAX_SAFE_INTEGER;
@@ -34,6 +35,14 @@ abstract class HostFileBase extends FileBase {
     const raw = newStatBuffer();
     checked(native.hostFstat(this.fd, raw));
     return statFromHost(raw);
+  }
+
+  override statfs(): FsStat {
+    const raw = new BigInt64Array(HOST_STATFS_FIELDS);
+    checked(native.hostFstatfs(this.fd, raw));
+    const st = statfsFromHost(raw);
+    st.flags |= ST_RDONLY;
+    return st;
   }
 
   override release(): void {

@@ -28,6 +28,7 @@ import { HostDirectory, HostRegularFile, PathFile } from './host-file.js';
 import { newStatBuffer, statFromHost } from './host-stat.js';
 import { MemDevice, memDeviceKind } from './mem-device.js';
 import { deviceMajor, deviceMinor } from './stat.js';
+import { type FsStat, HOST_STATFS_FIELDS, ST_RDONLY, statfsFromHost } from './statfs.js';
 
 export class HostFilesystem implements Filesystem {
   readonly name = 'host';
@@ -55,6 +56,16 @@ export class HostFilesystem implements Filesystem {
     const result = native.hostLstatBeneath(this.rootFd, this.hostPath(path), this.scratch);
     if (result < 0) fail(-result);
     return statFromHost(this.scratch);
+  }
+
+  /** Returns the host file system's statistics, marked read-only (ST_RDONLY) as this view is. */
+  statfs(path: string): FsStat {
+    const raw = new BigInt64Array(HOST_STATFS_FIELDS);
+    const result = native.hostStatfsBeneath(this.rootFd, this.hostPath(path), raw);
+    if (result < 0) fail(-result);
+    const st = statfsFromHost(raw);
+    st.flags |= ST_RDONLY;
+    return st;
   }
 
   readlink(path: string): string {

@@ -15,6 +15,7 @@ import type { FileStat } from './file.js';
 import { FileBase } from './file-base.js';
 import { O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, O_TRUNC, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, SEEK_CUR, SEEK_END, SEEK_SET } from './flags.js';
 import { newStatBuffer, statFromHost } from './host-stat.js';
+import { type FsStat, HOST_STATFS_FIELDS, statfsFromHost } from './statfs.js';
 
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
@@ -97,6 +98,12 @@ export class HostStream extends FileBase {
     const hostFlags = this.kind === 'file' ? access | (flags & (O_APPEND | O_TRUNC)) : access | O_NONBLOCK;
     const fd = checked(native.hostReopen(this.fd, hostFlags));
     return new HostStream(fd, this.kind, this.kind === 'stream', flags, this.path);
+  }
+
+  override statfs(): FsStat {
+    const raw = new BigInt64Array(HOST_STATFS_FIELDS);
+    checked(native.hostFstatfs(this.fd, raw));
+    return statfsFromHost(raw);
   }
 
   stat(): FileStat {

@@ -12,6 +12,7 @@ import type { FileDescription, FileStat } from './file.js';
 import type { Filesystem } from './filesystem.js';
 import { O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY, S_IFDIR, S_IFLNK } from './flags.js';
 import { PathFile } from './host-file.js';
+import { type FsStat, ST_NODEV, ST_NOEXEC, ST_NOSUID } from './statfs.js';
 import { SyntheticDirectory, type SyntheticEntry } from './synthetic-dir.js';
 
 /**
@@ -19,6 +20,9 @@ import { SyntheticDirectory, type SyntheticEntry } from './synthetic-dir.js';
  * anonymous minors dynamically, so no program can rely on the value.
  */
 const PROC_DEV = 0x16n;
+
+/** f_type of proc from <linux/magic.h>. */
+const PROC_SUPER_MAGIC = 0x9fa0n;
 
 /** Inode numbers: the root is 1 (as on Linux's proc), self 2, a process's nodes derive from its pid. */
 const ROOT_INO = 1n;
@@ -127,6 +131,22 @@ export class ProcFilesystem implements Filesystem {
       atimeNs: this.mountTimeNs,
       mtimeNs: this.mountTimeNs,
       ctimeNs: this.mountTimeNs,
+    };
+  }
+
+  statfs(): FsStat {
+    return {
+      type: PROC_SUPER_MAGIC,
+      blockSize: 4096n,
+      blocks: 0n,
+      freeBlocks: 0n,
+      availableBlocks: 0n,
+      files: 0n,
+      freeFiles: 0n,
+      fsid: [0, 0],
+      nameMax: 255n,
+      fragmentSize: 4096n,
+      flags: ST_NOSUID | ST_NODEV | ST_NOEXEC,
     };
   }
 

@@ -31,6 +31,7 @@ import {
 import type { FsContext } from './fs-context.js';
 import { HostFilesystem } from './host-fs.js';
 import { ProcFilesystem } from './proc-fs.js';
+import type { FsStat } from './statfs.js';
 
 export interface VfsOptions {
   /** Host directory exposed read-only at "/" ("/" for `runsc do`). */
@@ -249,6 +250,20 @@ export class Vfs {
   /** stat(2)/lstat(2) of a path. */
   stat(context: FsContext, dirfd: number, path: string, follow: boolean, task?: Task): FileStat {
     return this.resolve(context, dirfd, path, follow, task).stat;
+  }
+
+  /** statfs(2) of the file system that contains the file at path. */
+  statfs(context: FsContext, dirfd: number, path: string, task?: Task): FsStat {
+    const resolved = this.resolve(context, dirfd, path, true, task);
+    if (resolved.file?.statfs !== undefined) return resolved.file.statfs();
+    return resolved.mount.fs.statfs(resolved.relative, task);
+  }
+
+  /** fstatfs(2): the description's own statistics, or those of the file system its path is on. */
+  fstatfs(context: FsContext, file: FileDescription, task?: Task): FsStat {
+    if (file.statfs !== undefined) return file.statfs();
+    if (file.path.charCodeAt(0) !== 0x2f) return fail(Errno.ENOSYS);
+    return this.statfs(context, AT_FDCWD, file.path, task);
   }
 
   /** readlink(2): the target of the symlink at path; EINVAL when it is not a symlink. */
