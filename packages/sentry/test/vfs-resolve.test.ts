@@ -187,6 +187,9 @@ test('proc self fd links lead to the open files', async () => {
   assert.is(await sandbox.call('open', memory.string(`/proc/self/fd/${fd}`), O_WRONLY), -Errno.EROFS);
 
   assert.is(await readWhole(`/proc/self/fd/${dirfd}/f.txt`), 'hello\n');
+  assert.is(await sandbox.call('chdir', memory.string(`/proc/self/fd/${dirfd}`)), 0);
+  assert.is(sandbox.task.fs.cwd, '/a');
+  assert.is(await sandbox.call('chdir', memory.string('/')), 0);
   assert.is(await sandbox.call('open', memory.string(`/proc/self/fd/${fd}/x`), O_RDONLY), -Errno.ENOTDIR);
   assert.is(await sandbox.call('open', memory.string('/proc/self/fd/999'), O_RDONLY), -Errno.ENOENT);
 

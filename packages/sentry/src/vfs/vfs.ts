@@ -146,7 +146,12 @@ export class Vfs {
         const magic = mount.fs.magicLink?.(relative, task);
         if (magic !== undefined) {
           const magicStat = magic.stat();
-          if (!more && !trailing) return { path: childPath, mount, relative, stat: magicStat, file: magic };
+          if (!more && !trailing) {
+            // A description opened by path reports its canonical path, so getcwd after chdir
+            // through the link names the directory rather than the link.
+            if (magic.path.charCodeAt(0) !== 0x2f) return { path: childPath, mount, relative, stat: magicStat, file: magic };
+            return { path: magic.path, ...this.mountOf(magic.path), stat: magicStat, file: magic };
+          }
           // Only a directory opened by path can be walked through; its path is canonical.
           if (!isDir(magicStat.mode) || magic.path.charCodeAt(0) !== 0x2f) fail(Errno.ENOTDIR);
           current = split(magic.path);
