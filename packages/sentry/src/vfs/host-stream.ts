@@ -4,8 +4,8 @@
  * flags of a description that the shell and other processes share. So a pipe, FIFO or terminal is
  * reopened through /proc/self/fd as a private non-blocking description. A socket is used with
  * MSG_DONTWAIT. A regular file is used directly, because its reads and writes never wait for
- * another process. When a read or write would block, the call returns
- * a promise that settles once a libuv poll watch reports the descriptor ready.
+ * another process. When a read or write would block, the call returns a promise that settles once
+ * a libuv poll watch reports the descriptor ready.
  */
 import { readlinkSync } from 'node:fs';
 
