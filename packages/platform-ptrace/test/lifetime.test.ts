@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive } from './helpers.js';
 
-const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'run-and-wait.ts');
+const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'run-and-wait.mts');
 
 async function waitUntilGone(pid: number): Promise<boolean> {
   for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 20));
