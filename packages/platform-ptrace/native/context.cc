@@ -116,7 +116,12 @@ NativeContext::~NativeContext() {
 }
 
 void NativeContext::Resume(pid_t tid, uint8_t* regs) {
-  if (ptrace(PTRACE_SETREGS, tid, nullptr, regs) != 0) throw SystemError("PTRACE_SETREGS of " + ThreadName(tid), errno);
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, regs) != 0) {
+    // EIO means the kernel rejected a value, typically a segment selector that is not a user one.
+    const char* hint = errno == EIO ? " (invalid cs, ss or segment selector? Registers.reset() sets valid ones)" : "";
+    throw SystemError("PTRACE_SETREGS of " + ThreadName(tid) + hint, errno);
+  }
+
   // Most system calls leave the FPU state alone, so writing it back is skipped when the buffer
   // still contains exactly what the last stop of this thread read.
   uint8_t* fp = regs + kFpStateOffset;

@@ -1,7 +1,7 @@
 import * as assert from 'uvu/assert';
 import { suite } from 'uvu';
 import * as fs from 'node:fs';
-import { Access, SwitchKind, createPlatform, lookupPlatform } from '@tsvisor/platform-api';
+import { Access, Reg, SwitchKind, createPlatform, lookupPlatform } from '@tsvisor/platform-api';
 import '../src/index.js';
 import type { PtraceAddressSpace, PtracePlatform } from '../src/index.js';
 import { CODE, DATA, PAGE, ScratchFile, freshRegisters, mapsOf, threadsOf } from './helpers.js';
@@ -163,6 +163,16 @@ test('killed stub makes the switch fail with the cause', async ({ platform, file
   } catch (error) {
     assert.match((error as Error).message, /stub thread ended during a switch: thread \d+ was killed by signal 9/);
   }
+});
+
+test('invalid selectors make switch fail clearly', ({ platform, file }) => {
+  file.write(0, syscall);
+  const as = platform.newAddressSpace();
+  as.mapFile(CODE, file, 0, PAGE, Access.Read | Access.Execute);
+  const ctx = platform.newContext();
+  const regs = freshRegisters(CODE);
+  regs.set(Reg.cs, 0);
+  assert.throws(() => ctx.switch(as, regs), /PTRACE_SETREGS of stub thread \d+ \(invalid cs, ss or segment selector\? .*\) failed: EIO/);
 });
 
 test('switch into a released address space is an error', async ({ platform, file }) => {
