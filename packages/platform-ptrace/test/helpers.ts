@@ -34,7 +34,7 @@ export function freshRegisters(rip: number): Registers {
   return regs;
 }
 
-/** Lines of /proc/<pid>/maps, or [] once the process is gone. */
+/** Returns the lines of /proc/<pid>/maps, or [] once the process is gone. */
 export function mapsOf(pid: number): string[] {
   try {
     return fs.readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n');
@@ -43,7 +43,7 @@ export function mapsOf(pid: number): string[] {
   }
 }
 
-/** Thread ids of a process, or [] once it is gone. */
+/** Returns the thread ids of a process, or [] once it is gone. */
 export function threadsOf(pid: number): number[] {
   try {
     return fs.readdirSync(`/proc/${pid}/task`).map(Number);
