@@ -1,0 +1,109 @@
+// A KVM virtual machine that runs application code in guest ring 3 under the guest kernel of
+// guest.S. The VM owns the guest kernel's memory (slot 0), a pool of page-table pages, and one set
+// of memory slots per memory file that address spaces map.
+//
+// Threads: every method is called from the JavaScript thread except where a comment says otherwise.
+// vCPU threads only touch their own vCPU block and never call into Vm.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <linux/kvm.h>
+
+#include "guest_layout.h"
+
+namespace tsvisor_kvm {
+
+// Thrown for a failed host call; `what()` names the call and errno.
+struct KvmError {
+  std::string message;
+};
+
+[[noreturn]] void ThrowErrno(const std::string& call);
+[[noreturn]] void Throw(const std::string& message);
+
+// What the host CPU and KVM offer the guest, decided once per VM.
+struct GuestFeatures {
+  bool xsave = false;       // XSAVE with xsave_mask, else FXSAVE (x87 and SSE only)
+  uint64_t xsave_mask = 0;  // XCR0 of the guest
+  uint32_t xsave_size = 512;
+  bool fsgsbase = false;
+  bool nested = false;      // the host CPU reports a hypervisor
+};
+
+// The memory slots of one host file, contiguous in guest-physical and host-virtual space so that
+// growing the file only appends a slot.
+struct FileSlots {
+  uint64_t gpa_base = 0;
+  uint8_t* host_base = nullptr;  // reservation of Vm::file_span_ bytes
+  uint64_t mapped = 0;           // bytes of the file covered by slots so far
+  int fd = -1;                   // a duplicate, closed when the VM is closed
+};
+
+class Vm {
+ public:
+  Vm();
+  ~Vm();
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  int vm_fd() const { return vm_fd_; }
+  int kvm_fd() const { return kvm_fd_; }
+  int run_size() const { return run_size_; }
+  const GuestFeatures& features() const { return features_; }
+  const struct kvm_cpuid2* cpuid() const { return reinterpret_cast<const struct kvm_cpuid2*>(cpuid_.data()); }
+
+  // Host pointer of a guest-physical address in the kernel's memory.
+  uint8_t* KernelHost(uint64_t gpa) { return kernel_mem_ + gpa; }
+  static uint64_t KernelVa(uint64_t gpa) { return GUEST_KERNEL_VA + gpa; }
+
+  // A zeroed page from the page-table pool, and its return.
+  uint64_t AllocPage();
+  void FreePage(uint64_t gpa);
+
+  // Guest-physical address of byte `offset` of the file open as `fd`, making sure slots cover
+  // [offset, offset + length). The file is identified by device and inode, not by descriptor.
+  uint64_t FileGpa(int fd, uint64_t offset, uint64_t length);
+
+  // Host pointer of `length` bytes at a memory-file guest-physical address, or nullptr when they
+  // are not all inside one file's slots.
+  uint8_t* FileHost(uint64_t gpa, uint64_t length);
+
+  // vCPU block numbers are handed out and returned here.
+  int AllocVcpuIndex();
+  void FreeVcpuIndex(int index);
+
+  // Makes every vCPU drop its cached translations of guest page tables. Needed after the host
+  // removes or narrows a mapping, because a shadow-paging hypervisor does not see the host's
+  // writes to guest page tables.
+  void InvalidateShadowPages();
+
+  // Guest virtual address of a symbol of guest.S.
+  static uint64_t GuestVa(const uint8_t* symbol);
+
+ private:
+  void DetectFeatures();
+  void SetUpKernelMemory();
+  void AddSlot(uint64_t gpa, uint64_t size, uint8_t* host);
+
+  int kvm_fd_ = -1;
+  int vm_fd_ = -1;
+  int run_size_ = 0;
+  uint8_t* kernel_mem_ = nullptr;
+  std::vector<uint8_t> cpuid_;
+  GuestFeatures features_;
+  uint32_t next_slot_ = 0;
+  uint64_t file_span_ = 0;
+  uint64_t next_file_gpa_ = 0;
+  std::map<std::pair<uint64_t, uint64_t>, FileSlots> files_;
+  std::vector<uint64_t> free_pages_;
+  uint64_t pool_next_ = GUEST_PAGE_POOL_GPA;
+  std::vector<bool> vcpu_used_;
+};
+
+}  // namespace tsvisor_kvm
