@@ -3,7 +3,7 @@
  * a signal or an interrupt), and repeats until the thread group exits.
  *
  * The system call round trip is the hot path. When the platform returns synchronously and the
- * handler returns a number, an iteration allocates nothing and awaits nothing; strace and debug
+ * handler returns a number, an iteration allocates nothing and awaits nothing. Strace and debug
  * output are behind flags checked once per call. Because such iterations never yield, the loop
  * yields to the event loop every YIELD_INTERVAL synchronous calls so that timers and I/O callbacks
  * still run while a program makes system calls in a tight loop.
@@ -50,8 +50,8 @@ function unimplemented(nr: number): number {
 /**
  * Per system call, a bit mask of the arguments declared as C int (formats 'fd' and 'signal'), or -1
  * before it is computed. libc may leave garbage in the upper half of a register that carries an
- * int (glibc passes AT_FDCWD as 0x00000000ffffff9c, for example), and Linux reads only the low 32
- * bits, so the dispatcher sign-extends those arguments before it calls the handler. Handlers
+ * int: glibc passes AT_FDCWD as 0x00000000ffffff9c, for example. Linux reads only the low 32 bits,
+ * so the dispatcher sign-extends those arguments before it calls the handler. Handlers
  * truncate their other int arguments themselves.
  */
 const intArgMasks = new Int8Array(Math.max(syscallTable.length, 512)).fill(-1);

@@ -4,9 +4,9 @@
  *
  * Two range maps describe the process. `vmas` records what the program mapped and with which
  * protection. `committed` records which pages of those VMAs have memory-file pages behind them, and
- * at which file offset. Small mappings are committed when they are created; large ones (above
- * EAGER_COMMIT_LIMIT) and PROT_NONE reservations are committed a window at a time when the program
- * faults on them or when a system call copies to or from them, so reserving 64 GiB costs nothing.
+ * at which file offset. Small mappings are committed when they are created. Large ones (above
+ * EAGER_COMMIT_LIMIT) and PROT_NONE reservations are committed a window at a time, when the program
+ * faults on them or a system call copies to or from them. So reserving 64 GiB costs nothing.
  * Moving a mapping (mremap) moves its committed entries: the memory-file pages stay where they are.
  */
 import createDebug from 'debug';

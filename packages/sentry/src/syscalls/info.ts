@@ -84,7 +84,7 @@ function readTimespec(task: Task, addr: number): bigint {
   return seconds * NS_PER_SECOND + nanoseconds;
 }
 
-/** Longest delay setTimeout accepts, in milliseconds; longer sleeps wait in several steps. */
+/** Maximum delay of setTimeout in milliseconds. Longer sleeps wait in several steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 async function sleep(ns: bigint): Promise<number> {
