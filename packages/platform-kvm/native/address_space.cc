@@ -94,6 +94,9 @@ void AddressSpace::Unmap(uint64_t addr, uint64_t length) {
     if (*entry & kPresent) removed = true;
     *entry = 0;
   }
+  // NOTE: a vCPU that is running in this address space right now keeps its translations until its
+  // next switch (which reloads CR3). Under shadow paging the discarded shadow pages take effect at
+  // once; with hardware nested paging the interval is the rest of that vCPU's current run.
   if (removed) {
     generation_++;
     vm_->InvalidateShadowPages();

@@ -24,7 +24,7 @@ namespace tsvisor_kvm {
 
 class Vcpu {
  public:
-  // Exit vector of a run that failed on the host; `error()` says why.
+  // Exit vector of a run that failed on the host; `error()` describes the failure.
   static constexpr int kFailed = -2;
   // Returned by Run when the exit has not arrived yet.
   static constexpr int kPending = -1;
@@ -49,7 +49,7 @@ class Vcpu {
 
  private:
   enum Phase : uint32_t { kIdle, kRequested, kAsync, kDone, kQuit };
-  // What the vCPU thread saw; Decode turns it into an exit vector.
+  // How a run ended, as seen by the vCPU thread; Decode turns it into an exit vector.
   enum Outcome { kOutcomeFailed, kOutcomePort, kOutcomeInterruptedUser, kOutcomeInterruptedBeforeEntry };
 
   void SetUpBlock();

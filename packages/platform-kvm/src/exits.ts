@@ -34,7 +34,7 @@ const EXCEPTION_SIGNALS: Record<number, [number, number, boolean]> = {
   4: [SIGSEGV, SI_KERNEL, false], // #OF into
   5: [SIGSEGV, SI_KERNEL, false], // #BR bound
   6: [SIGILL, ILL_ILLOPN, true], // #UD invalid opcode
-  7: [SIGSEGV, SI_KERNEL, false], // #NM, cannot happen with the FPU always on
+  7: [SIGSEGV, SI_KERNEL, false], // #NM, not expected: the guest never sets CR0.TS or CR0.EM
   13: [SIGSEGV, SI_KERNEL, false], // #GP
   12: [SIGBUS, SI_KERNEL, false], // #SS
   16: [SIGFPE, FPE_FLTINV, true], // #MF x87 error

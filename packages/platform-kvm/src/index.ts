@@ -1,6 +1,6 @@
 /**
  * @tsvisor/platform-kvm registers the "kvm" platform when it is loaded. The application runs in
- * ring 3 of a KVM guest; a tiny guest kernel turns its system calls and exceptions into exits to
+ * ring 3 of a KVM guest. A tiny guest kernel turns its system calls and exceptions into exits to
  * the host, where the sentry handles them.
  */
 import { registerPlatform } from '@tsvisor/platform-api';

@@ -19,7 +19,7 @@ export function probe(): ProbeResult {
   return { available: failure === '', reason: failure, nestedVirtualization };
 }
 
-/** Whether this host is itself a virtual machine, so that KVM would be nested. */
+/** Reports whether this host is itself a virtual machine, so that KVM would be nested. */
 export function isNested(): boolean {
   try {
     return loadNative().hostIsVirtualMachine();
