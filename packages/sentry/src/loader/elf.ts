@@ -1,7 +1,7 @@
 /**
  * Parsing of ELF64 headers (layouts from <elf.h>), and the checks that decide whether the sentry
  * can load a file: a little-endian x86-64 executable (ET_EXEC, or ET_DYN for position-independent
- * executables) without an interpreter, since dynamic loading does not exist yet.
+ * executables and for ld.so itself).
  */
 import { Errno } from '../errno.js';
 
@@ -11,6 +11,7 @@ export const PHDR_SIZE = 56;
 export const PT_LOAD = 1;
 export const PT_INTERP = 3;
 export const PT_PHDR = 6;
+export const PT_GNU_STACK = 0x6474e551;
 
 export const PF_X = 1;
 export const PF_W = 2;

@@ -31,6 +31,8 @@ export interface Vma extends Range {
   shared: boolean;
   /** Name shown in /proc/self/maps: a path, "[heap]", "[stack]", or "" for anonymous memory. */
   name: string;
+  /** MAP_GROWSDOWN or the main stack: a fault just below the VMA extends it downwards. */
+  growsDown: boolean;
 }
 
 /** Pages of [start, end) are backed by the memory file from byte `offset` on. */
@@ -52,6 +54,7 @@ export interface MapOptions {
   name?: string;
   /** Commit every page now, whatever the size (MAP_POPULATE, loader segments). */
   populate?: boolean;
+  growsDown?: boolean;
 }
 
 export function pageDown(addr: number): number {
@@ -130,7 +133,14 @@ export class MemoryManager {
    */
   mapAnonymous(start: number, length: number, prot: number, options: MapOptions = {}): void {
     const end = start + length;
-    this.vmas.insert({ start, end, prot: prot & PROT_ACCESS_MASK, shared: options.shared ?? false, name: options.name ?? '' });
+    this.vmas.insert({
+      start,
+      end,
+      prot: prot & PROT_ACCESS_MASK,
+      shared: options.shared ?? false,
+      name: options.name ?? '',
+      growsDown: options.growsDown ?? false,
+    });
     if (options.populate || (readable(prot) && length <= EAGER_COMMIT_LIMIT)) this.commit(start, end);
     this.coalesce(start, end);
   }
