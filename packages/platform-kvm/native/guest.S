@@ -6,6 +6,7 @@
  *    saves the FPU state into the vCPU's XSAVE area and writes to the I/O port of its vector, which
  *    exits to the host. The host reads the general registers from KVM (synchronized registers in
  *    struct kvm_run) and the exception frame from the stack.
+ *  - SYSCALL enters through the vCPU's copy of tsvisor_guest_syscall_entry (see there).
  *  - To return to ring 3, the host loads the application's registers into the vCPU, writes an
  *    IRETQ frame at the top of the stack and sets RIP to one of the resume entries below.
  *
@@ -27,7 +28,8 @@
         .globl tsvisor_guest_boot_xsave, tsvisor_guest_boot
         .globl tsvisor_guest_resume_flush, tsvisor_guest_resume_fxrstor, tsvisor_guest_resume
         .globl tsvisor_guest_resume_flush_xrstor, tsvisor_guest_resume_xrstor, tsvisor_guest_resume_end
-        .globl tsvisor_guest_syscall_trap
+        .globl tsvisor_guest_syscall_entry, tsvisor_guest_syscall_entry_end
+        .globl tsvisor_guest_syscall_entry_xsave, tsvisor_guest_syscall_entry_xsave_end
         .p2align 12
 tsvisor_guest_start:
 
@@ -132,11 +134,37 @@ tsvisor_guest_boot_xsave:
 tsvisor_guest_boot:
         outb %al, $PORT_READY
 
-/* LSTAR points here; see the host's system-call detection. Nothing executes it: ring 3 cannot fetch
- * from this supervisor-only page, and ring 0 never executes SYSCALL. */
+/* SYSCALL entry, copied to VCPU_SYSCALL_ENTRY_OFFSET of every vCPU block, which LSTAR points at.
+ * Where SYSCALL enters ring 0 (real hardware), it switches to the vCPU's stack through RIP-relative
+ * addresses inside the block, saves the FPU state and exits. Nested KVM on kvm_pvm instead jumps to
+ * LSTAR in ring 3, where fetching from this supervisor-only page raises #PF; the host recognises
+ * that page fault as the system call. */
+/* Addresses RIP-relative to the copy of an entry at VCPU_SYSCALL_ENTRY_OFFSET of the block. */
+#define BLOCK_RELATIVE(offset, start) ((start) + (offset) - VCPU_SYSCALL_ENTRY_OFFSET)
         .p2align 4
-tsvisor_guest_syscall_trap:
-        ud2
+tsvisor_guest_syscall_entry:
+.Lsyscall_entry:
+        movq %rsp, BLOCK_RELATIVE(VCPU_SYSCALL_RSP_OFFSET, .Lsyscall_entry)(%rip)
+        leaq BLOCK_RELATIVE(VCPU_STACK_TOP - FRAME_SIZE, .Lsyscall_entry)(%rip), %rsp
+        fxsave64 FP_AREA(0)(%rsp)
+        outb %al, $PORT_SYSCALL
+tsvisor_guest_syscall_entry_end:
+
+/* The same with XSAVE. */
+        .p2align 4
+tsvisor_guest_syscall_entry_xsave:
+.Lsyscall_entry_xsave:
+        movq %rsp, BLOCK_RELATIVE(VCPU_SYSCALL_RSP_OFFSET, .Lsyscall_entry_xsave)(%rip)
+        leaq BLOCK_RELATIVE(VCPU_STACK_TOP - FRAME_SIZE, .Lsyscall_entry_xsave)(%rip), %rsp
+        pushq %rax
+        pushq %rdx
+        movl $-1, %eax
+        movl $-1, %edx
+        xsave64 (FP_AREA(0) + 16)(%rsp)
+        popq %rdx
+        popq %rax
+        outb %al, $PORT_SYSCALL
+tsvisor_guest_syscall_entry_xsave_end:
 
 tsvisor_guest_end:
         .section .note.GNU-stack, "", @progbits

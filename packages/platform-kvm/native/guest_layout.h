@@ -35,6 +35,10 @@
 #define VCPU_MAX ((GUEST_PAGE_POOL_GPA - GUEST_VCPU_BLOCKS_GPA) / VCPU_BLOCK_SIZE)
 #define VCPU_GDT_OFFSET 0x0
 #define VCPU_TSS_OFFSET 0x100
+/* The vCPU's SYSCALL entry (LSTAR), a copy of tsvisor_guest_syscall_entry, and the slot where it
+ * keeps the application's stack pointer. */
+#define VCPU_SYSCALL_ENTRY_OFFSET 0x800
+#define VCPU_SYSCALL_RSP_OFFSET 0xf00
 #define VCPU_XSAVE_OFFSET 0x2000
 #define VCPU_XSAVE_SIZE 0x1000
 /* The stack grows down from the end of the block. */
@@ -89,6 +93,7 @@
 /* I/O ports the guest writes to leave to the host: one per exception vector, so the guest needs no
  * instruction to say which vector it is, and one for the end of the boot code. */
 #define PORT_READY 0x10
+#define PORT_SYSCALL 0x11 /* the SYSCALL entry, where SYSCALL enters ring 0 */
 #define PORT_VECTOR_BASE 0x20
 
 /* Exception stubs are this far apart; entry N of a stub table handles vector N, entry 32 the rest. */

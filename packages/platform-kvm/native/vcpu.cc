@@ -52,7 +52,8 @@ constexpr int64_t kThreadSpinNs = 100000;
 extern "C" const uint8_t tsvisor_guest_boot_xsave[], tsvisor_guest_boot[];
 extern "C" const uint8_t tsvisor_guest_resume_flush[], tsvisor_guest_resume_fxrstor[], tsvisor_guest_resume[];
 extern "C" const uint8_t tsvisor_guest_resume_flush_xrstor[], tsvisor_guest_resume_xrstor[], tsvisor_guest_resume_end[];
-extern "C" const uint8_t tsvisor_guest_syscall_trap[];
+extern "C" const uint8_t tsvisor_guest_syscall_entry[], tsvisor_guest_syscall_entry_end[];
+extern "C" const uint8_t tsvisor_guest_syscall_entry_xsave[], tsvisor_guest_syscall_entry_xsave_end[];
 
 // Vectors for which the CPU pushes an error code: 8, 10-14, 17, 21, 29, 30.
 constexpr uint32_t kVectorsWithErrorCode = 1u << 8 | 0x7c00u | 1u << 17 | 1u << 21 | 1u << 29 | 1u << 30;
@@ -148,6 +149,12 @@ void Vcpu::SetUpBlock() {
   gdt[SEL_TSS / 8] = 0x67 | (tss_va & 0xffffff) << 16 | uint64_t(0x8b) << 40 | ((tss_va >> 24) & 0xff) << 56;
   gdt[SEL_TSS / 8 + 1] = tss_va >> 32;
 
+  // This vCPU's SYSCALL entry: the guest kernel's template, which addresses the block RIP-relatively.
+  const uint8_t* entry = vm_->features().xsave ? tsvisor_guest_syscall_entry_xsave : tsvisor_guest_syscall_entry;
+  const uint8_t* entry_end = vm_->features().xsave ? tsvisor_guest_syscall_entry_xsave_end : tsvisor_guest_syscall_entry_end;
+  memcpy(block_ + VCPU_SYSCALL_ENTRY_OFFSET, entry, entry_end - entry);
+  syscall_entry_va_ = Vm::KernelVa(block_gpa_ + VCPU_SYSCALL_ENTRY_OFFSET);
+
   // 64-bit TSS: RSP0 at offset 4, and an I/O bitmap offset past the limit, so ring 3 has no ports.
   uint8_t* tss = block_ + VCPU_TSS_OFFSET;
   memcpy(tss + 4, &stack_top_va_, 8);
@@ -174,19 +181,19 @@ void Vcpu::SetUpRegisters() {
   sregs.idt.limit = 256 * 16 - 1;
 
   // CR0: PE, MP, ET, NE, WP, PG. CR4: PAE, OSFXSR, OSXMMEXCPT, and OSXSAVE and FSGSBASE where
-  // offered. EFER: LME, LMA, NXE; SCE stays clear so that SYSCALL raises #UD where SCE is honoured.
+  // offered. EFER: SCE, LME, LMA, NXE.
   sregs.cr0 = 0x80010033;
   sregs.cr4 = 0x20 | 0x200 | 0x400;
   if (vm_->features().xsave) sregs.cr4 |= 0x40000;
   if (vm_->features().fsgsbase) sregs.cr4 |= 0x10000;
   sregs.cr3 = GUEST_BOOT_PML4_GPA;
-  sregs.efer = 0x100 | 0x400 | 0x800;
+  sregs.efer = 0x1 | 0x100 | 0x400 | 0x800;
   if (ioctl(fd_, KVM_SET_SREGS, &sregs) < 0) ThrowErrno("KVM_SET_SREGS");
   if (ioctl(fd_, KVM_GET_SREGS, &kernel_sregs_) < 0) ThrowErrno("KVM_GET_SREGS");
   loaded_cr3_ = kernel_sregs_.cr3;
 
-  // SYSCALL targets. LSTAR is a supervisor-only address (see DecodeException); STAR holds the
-  // selectors SYSRET would use; SFMASK clears IF, TF, DF and AC.
+  // SYSCALL targets: LSTAR is the vCPU's entry (see DecodeException), STAR contains the selectors,
+  // and SFMASK clears IF, TF, DF and AC on entry.
   struct {
     uint32_t nmsrs;
     uint32_t pad;
@@ -194,7 +201,7 @@ void Vcpu::SetUpRegisters() {
   } msrs = {};
   msrs.nmsrs = 3;
   msrs.entries[0].index = 0xc0000082;
-  msrs.entries[0].data = Vm::GuestVa(tsvisor_guest_syscall_trap);
+  msrs.entries[0].data = syscall_entry_va_;
   msrs.entries[1].index = 0xc0000081;
   msrs.entries[1].data = uint64_t(SEL_USER32_CS - 3) << 48 | uint64_t(SEL_KERNEL_CS) << 32;
   msrs.entries[2].index = 0xc0000084;
@@ -302,7 +309,7 @@ Vcpu::Outcome Vcpu::RunGuest() {
 
     switch (run_->exit_reason) {
       case KVM_EXIT_IO:
-        if (run_->io.port == PORT_READY ||
+        if (run_->io.port == PORT_READY || run_->io.port == PORT_SYSCALL ||
             (run_->io.port >= PORT_VECTOR_BASE && run_->io.port <= PORT_VECTOR_BASE + 32)) {
           return kOutcomePort;
         }
@@ -508,6 +515,8 @@ int Vcpu::Decode(uint8_t* regs) {
 int Vcpu::DecodeException(uint8_t* regs) {
   const struct kvm_regs& r = run_->s.regs.regs;
   const struct kvm_sregs& sregs = run_->s.regs.sregs;
+  if (run_->io.port == PORT_SYSCALL) return DecodeSyscallEntry(regs);
+
   int vector = run_->io.port - PORT_VECTOR_BASE;
   bool has_error = vector < 32 && ((kVectorsWithErrorCode >> vector) & 1);
   uint64_t expected_rsp = stack_top_va_ - FRAME_SIZE - (has_error ? 8 : 0);
@@ -555,13 +564,15 @@ int Vcpu::DecodeException(uint8_t* regs) {
   exit_error_ = has_error ? *(frame - 1) : 0;
   exit_cr2_ = sregs.cr2;
 
-  // A system call arrives in one of two ways, and is reported as if SYSCALL had run natively: RCX
-  // holds the return address, R11 the flags, RIP points past the instruction.
-  //  - Nested KVM on kvm_pvm ignores EFER.SCE and jumps to LSTAR while staying in ring 3. LSTAR is a
-  //    supervisor-only address, so the fetch raises #PF with RIP = LSTAR after SYSCALL has stored
-  //    the return address in RCX and the flags in R11.
-  //  - Where SYSCALL honours EFER.SCE (real hardware), it raises #UD at the instruction (0f 05).
-  if (vector == 14 && frame[0] == Vm::GuestVa(tsvisor_guest_syscall_trap)) {
+  // Besides the direct entry (DecodeSyscallEntry), a system call arrives as an exception, reported
+  // as if SYSCALL had run natively: RCX contains the return address, R11 the flags, and RIP points
+  // past the instruction.
+  //  - Nested KVM on kvm_pvm jumps to LSTAR while staying in ring 3. LSTAR is a supervisor-only
+  //    address, so the fetch raises #PF with RIP = LSTAR after SYSCALL has stored the return
+  //    address in RCX and the flags in R11.
+  //  - A guest whose EFER.SCE is clear raises #UD at the instruction (0f 05). This guest sets SCE,
+  //    so this case is a fallback only.
+  if (vector == 14 && frame[0] == syscall_entry_va_) {
     gpr[ST_RIP / 8] = r.rcx;
     gpr[ST_EFLAGS / 8] = r.r11;
     gpr[ST_ORIG_RAX / 8] = r.rax;
@@ -580,6 +591,49 @@ int Vcpu::DecodeException(uint8_t* regs) {
   memcpy(regs, gpr, ST_GPR_SIZE);
   memcpy(regs + 256, block_ + VCPU_XSAVE_OFFSET, vm_->features().xsave_size);
   return vector;
+}
+
+// SYSCALL entered ring 0 through this vCPU's entry (real hardware): the entry saved the stack
+// pointer in the block and switched to the top of the vCPU's stack.
+int Vcpu::DecodeSyscallEntry(uint8_t* regs) {
+  const struct kvm_regs& r = run_->s.regs.regs;
+  const struct kvm_sregs& sregs = run_->s.regs.sregs;
+  if (r.rsp != stack_top_va_ - FRAME_SIZE) {
+    error_ = "guest kernel fault: the SYSCALL entry exited with an unexpected stack pointer";
+    return kFailed;
+  }
+  uint64_t gpr[ST_GPR_SIZE / 8];
+  memcpy(gpr, regs, ST_GPR_SIZE);
+  gpr[ST_RAX / 8] = r.rax;
+  gpr[ST_RBX / 8] = r.rbx;
+  gpr[ST_RCX / 8] = r.rcx;
+  gpr[ST_RDX / 8] = r.rdx;
+  gpr[ST_RSI / 8] = r.rsi;
+  gpr[ST_RDI / 8] = r.rdi;
+  gpr[ST_RBP / 8] = r.rbp;
+  gpr[ST_R8 / 8] = r.r8;
+  gpr[ST_R9 / 8] = r.r9;
+  gpr[ST_R10 / 8] = r.r10;
+  gpr[ST_R11 / 8] = r.r11;
+  gpr[ST_R12 / 8] = r.r12;
+  gpr[ST_R13 / 8] = r.r13;
+  gpr[ST_R14 / 8] = r.r14;
+  gpr[ST_R15 / 8] = r.r15;
+  gpr[ST_ORIG_RAX / 8] = r.rax;
+  gpr[ST_RIP / 8] = r.rcx;
+  gpr[ST_CS / 8] = SEL_USER_CS;
+  gpr[ST_EFLAGS / 8] = r.r11;
+  memcpy(&gpr[ST_RSP / 8], block_ + VCPU_SYSCALL_RSP_OFFSET, 8);
+  gpr[ST_SS / 8] = SEL_USER_DS;
+  gpr[ST_FS_BASE / 8] = sregs.fs.base;
+  gpr[ST_GS_BASE / 8] = sregs.gs.base;
+  loaded_fs_base_ = sregs.fs.base;
+  loaded_gs_base_ = sregs.gs.base;
+  exit_error_ = 0;
+  exit_cr2_ = 0;
+  memcpy(regs, gpr, ST_GPR_SIZE);
+  memcpy(regs + 256, block_ + VCPU_XSAVE_OFFSET, vm_->features().xsave_size);
+  return EXIT_SYSCALL;
 }
 
 void Vcpu::Interrupt() {

@@ -60,6 +60,7 @@ class Vcpu {
   int Wait(uint8_t* regs, int64_t spin_ns);
   int Decode(uint8_t* regs);
   int DecodeException(uint8_t* regs);
+  int DecodeSyscallEntry(uint8_t* regs);
 
   Vm* vm_;
   std::function<void()> notify_;
@@ -69,6 +70,7 @@ class Vcpu {
   uint8_t* block_ = nullptr;
   uint64_t block_gpa_ = 0;
   uint64_t stack_top_va_ = 0;
+  uint64_t syscall_entry_va_ = 0;
   struct kvm_sregs kernel_sregs_ = {};
   pthread_t thread_ = {};
   bool thread_started_ = false;
