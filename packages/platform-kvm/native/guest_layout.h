@@ -53,8 +53,8 @@
 #define SEL_TSS 0x38
 #define GDT_ENTRIES 9
 
-/* The host's copy of a context's state: struct user_regs_struct first (the Registers layout), then
- * the details of the last exit. It lives in host memory; the guest never sees it. */
+/* Offsets in struct user_regs_struct, the first part of the Registers layout, which the host reads
+ * and writes on every switch. The guest has no access to it. */
 #define ST_R15 0
 #define ST_R14 8
 #define ST_R13 16
@@ -79,7 +79,6 @@
 #define ST_FS_BASE 168
 #define ST_GS_BASE 176
 #define ST_GPR_SIZE 216
-#define ST_SIZE 256
 
 /* The CPU's exception frame (RIP, CS, RFLAGS, RSP, SS) sits at the top of the vCPU's stack, with the
  * error code below it for vectors that have one. The host writes the frame IRETQ returns through at
