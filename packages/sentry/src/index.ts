@@ -1,3 +1,3 @@
 /** @tsvisor/sentry: the tsvisor application kernel and its embedding API. */
-export { runSandbox, SandboxError, type SandboxOptions, type SandboxResult } from './sandbox.js';
+export { runSandbox, SandboxController, SandboxError, type SandboxOptions, type SandboxResult } from './sandbox.js';
 export { syscallCoverage, type SyscallCoverage } from './syscalls/coverage.js';

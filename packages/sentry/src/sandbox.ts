@@ -6,8 +6,12 @@
 import { createPlatform, PlatformUnavailableError, type Platform } from '@tsvisor/platform-api';
 import { Errno, errnoName, SysError } from './errno.js';
 import { Kernel } from './kernel/kernel.js';
-import { runTask } from './kernel/task-loop.js';
+import { ResourceLimits } from './kernel/limits.js';
+import { holdFdTable, holdMemory } from './kernel/shared-resources.js';
+import { sendGroupSignal } from './kernel/signal-delivery.js';
+import { startTask } from './kernel/task-loop.js';
 import { Task, type Credentials } from './kernel/task.js';
+import { SIGCHLD, ThreadGroup } from './kernel/thread-group.js';
 import { ExecError } from './loader/elf.js';
 import { loadExecutable } from './loader/loader.js';
 import { MemoryManager } from './mm/memory-manager.js';
@@ -32,6 +36,38 @@ export interface SandboxOptions {
   readonly stdio?: readonly number[];
   /** Receives one line per system call with decoded arguments and result. */
   readonly strace?: (line: string) => void;
+  /** Sends signals into the running sandbox, such as SIGINT when the user presses Ctrl-C. */
+  readonly controller?: SandboxController;
+}
+
+/**
+ * Sends signals into a running sandbox from outside, as a terminal does: pass one to runSandbox
+ * in `options.controller`. Signals sent before the sandbox starts are delivered when it starts;
+ * signals sent after it ended are dropped.
+ */
+export class SandboxController {
+  private kernel: Kernel | undefined;
+  private readonly early: number[] = [];
+
+  /** Sends `signal` (a number such as 2 for SIGINT) to the sandbox's foreground process group. */
+  signalForeground(signal: number): void {
+    if (!Number.isInteger(signal) || signal < 1 || signal > 64) {
+      throw new RangeError(`signalForeground: invalid signal ${String(signal)}; pass a number from 1 to 64, such as 2 for SIGINT`);
+    }
+    if (this.kernel === undefined) {
+      this.early.push(signal);
+      return;
+    }
+    const kernel = this.kernel;
+    for (const group of kernel.processGroup(kernel.foregroundPgid)) sendGroupSignal(group, signal);
+  }
+
+  /** Connects the controller to a started kernel; used by runSandbox. */
+  attach(kernel: Kernel | undefined): void {
+    this.kernel = kernel;
+    if (kernel === undefined) return;
+    for (const signal of this.early.splice(0)) this.signalForeground(signal);
+  }
 }
 
 export interface SandboxResult {
@@ -181,15 +217,25 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     cleanup.unshift(() => kernel.close());
 
     const addressSpace = platform.newAddressSpace();
-    cleanup.unshift(() => addressSpace.release());
     const mm = new MemoryManager(kernel.memoryFile, addressSpace, kernel.layout);
-    cleanup.unshift(() => mm.release());
+    holdMemory(mm);
     const fdTable = FdTable.withStdio(options.stdio ?? [0, 1, 2]);
-    cleanup.unshift(() => fdTable.closeAll());
+    holdFdTable(fdTable);
 
     const tid = kernel.allocateTid();
-    const task = new Task(kernel, { tid, tgid: tid, mm, fdTable, fs, exePath: executable.path, creds: hostCredentials() });
-    cleanup.unshift(() => task.release());
+    const init = new ThreadGroup(tid, undefined, SIGCHLD, new ResourceLimits());
+    kernel.init = init;
+    kernel.threadGroups.set(tid, init);
+    const task = new Task(kernel, { tid, threadGroup: init, mm, fdTable, fs, exePath: executable.path, creds: hostCredentials() });
+    // Until the task runs, a failed load releases it here; once started, its loop's exit does.
+    let started = false;
+    cleanup.unshift(() => {
+      if (started) return;
+      task.release();
+      fdTable.closeAll();
+      mm.release();
+      addressSpace.release();
+    });
 
     try {
       await loadExecutable(task, executable.file, { argv, envp: env, execFn: toVfsPath(programPath) });
@@ -199,7 +245,16 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       throw error;
     }
 
-    const exit = await runTask(task);
+    started = true;
+    cleanup.unshift(() => options.controller?.attach(undefined));
+    startTask(task);
+    options.controller?.attach(kernel);
+    let exit: Awaited<typeof kernel.initExit>;
+    try {
+      exit = await kernel.initExit;
+    } finally {
+      await kernel.shutdown();
+    }
     if (exit.signal !== undefined) return { status: 128 + exit.signal, signal: exit.signal };
     const code = exit.code ?? 0;
     return { status: code, exitCode: code };

@@ -1,11 +1,15 @@
 /**
- * The kernel: what every task of one sandbox shares. It owns the platform instance and the memory
- * file, and releases both in close(), whatever state the tasks are in.
+ * The kernel: what every task of one sandbox shares. It owns the platform instance, the memory
+ * file and the pid namespace (the tables of tasks and thread groups), and releases the platform
+ * and the memory file in close(), whatever state the tasks are in.
  */
 import type { Platform } from '@tsvisor/platform-api';
 import { MemoryFile } from '../memory/memory-file.js';
 import type { MemoryLayout } from '../mm/memory-manager.js';
 import type { Vfs } from '../vfs/vfs.js';
+import { FutexTable } from './futex.js';
+import type { ExitStatus, Task } from './task.js';
+import type { ThreadGroup } from './thread-group.js';
 
 export interface KernelOptions {
   /** Receives one line per system call, as `--strace` prints it. */
@@ -24,6 +28,14 @@ const TASK_SIZE = 0x7ffffffff000;
 /** Distance between the top of the stack and the first mmap, as Linux's minimum stack gap. */
 const MMAP_GAP = 128 * 1024 * 1024;
 
+/** Linux's default pid_max: ids wrap around below it, skipping ids still in use. */
+const PID_MAX = 4194304;
+
+/** After wrapping, ids start again above this, as Linux's RESERVED_PIDS. */
+const RESERVED_PIDS = 300;
+
+const SIGKILL = 9;
+
 export class Kernel {
   readonly memoryFile: MemoryFile;
   readonly layout: MemoryLayout;
@@ -34,6 +46,26 @@ export class Kernel {
   /** The sentry's CPU time when the kernel started, in microseconds, for the CPU-time clocks. */
   readonly cpuTimeAtStartUs = BigInt(process.cpuUsage().user + process.cpuUsage().system);
 
+  readonly futexes = new FutexTable();
+  /** Live tasks by thread id. */
+  readonly tasks = new Map<number, Task>();
+  /** Thread groups by thread group id, zombies included until they are reaped. */
+  readonly threadGroups = new Map<number, ThreadGroup>();
+  /** The thread group of pid 1, which adopts orphans; its exit ends the sandbox. */
+  init: ThreadGroup | undefined;
+  /**
+   * The foreground process group of the sandbox's terminal: the group that receives SIGINT when
+   * the user presses Ctrl-C on runsc. It is init's process group unless a program changes it.
+   */
+  foregroundPgid = 1;
+
+  /** The loops of running tasks, so that shutdown can wait for all of them. */
+  readonly running = new Set<Promise<void>>();
+  /** Resolves with init's exit status when the sandbox's init thread group has exited. */
+  readonly initExit: Promise<ExitStatus>;
+
+  private resolveInitExit: ((status: ExitStatus) => void) | undefined;
+  private rejectInitExit: ((error: unknown) => void) | undefined;
   private nextTid = 1;
   private closed = false;
 
@@ -42,6 +74,10 @@ export class Kernel {
     readonly vfs: Vfs,
     readonly options: KernelOptions = {},
   ) {
+    this.initExit = new Promise((resolve, reject) => {
+      this.resolveInitExit = resolve;
+      this.rejectInitExit = reject;
+    });
     this.memoryFile = new MemoryFile();
     const maxAddress = Math.min(platform.maxUserAddress, TASK_SIZE);
     this.stackTop = maxAddress;
@@ -52,9 +88,59 @@ export class Kernel {
     };
   }
 
-  /** Returns a new thread id; the first task of the sandbox is 1, as init in a pid namespace. */
+  /**
+   * Returns a new thread id that no task or thread group uses; the first task of the sandbox is
+   * 1, as init in a pid namespace.
+   */
   allocateTid(): number {
-    return this.nextTid++;
+    for (;;) {
+      const tid = this.nextTid;
+      this.nextTid = tid + 1 >= PID_MAX ? RESERVED_PIDS : tid + 1;
+      if (!this.tasks.has(tid) && !this.threadGroups.has(tid) && !this.isProcessGroupOrSession(tid)) return tid;
+    }
+  }
+
+  /** Whether some thread group still uses `id` as its process group or session id. */
+  isProcessGroupOrSession(id: number): boolean {
+    for (const group of this.threadGroups.values()) {
+      if (!group.zombie && (group.pgid === id || group.sid === id)) return true;
+    }
+    return false;
+  }
+
+  /** Live (not zombie) thread groups whose process group is `pgid`. */
+  processGroup(pgid: number): ThreadGroup[] {
+    return [...this.threadGroups.values()].filter((group) => !group.zombie && group.pgid === pgid);
+  }
+
+  /**
+   * Records init's exit and kills every other thread group, as the death of a pid namespace's
+   * init does on Linux.
+   */
+  initExited(status: ExitStatus): void {
+    this.resolveInitExit?.(status);
+    this.resolveInitExit = undefined;
+    this.rejectInitExit = undefined;
+    this.killAll();
+  }
+
+  /** Ends the sandbox because of an error inside the sentry; initExit rejects with it. */
+  abort(error: unknown): void {
+    this.rejectInitExit?.(error);
+    this.resolveInitExit = undefined;
+    this.rejectInitExit = undefined;
+    this.killAll();
+  }
+
+  /** Kills every thread group of the sandbox with SIGKILL. */
+  killAll(): void {
+    for (const group of this.threadGroups.values()) group.beginExit({ signal: SIGKILL });
+  }
+
+  /** Kills every task and waits until every task loop has ended. */
+  async shutdown(): Promise<void> {
+    this.killAll();
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   /** Frees the platform (its processes, threads and descriptors) and the memory file. Idempotent. */

@@ -1,12 +1,13 @@
 /**
  * The task loop switches into the application, handles what stopped it (a system call, a fault,
- * a signal or an interrupt), and repeats until the thread group exits.
+ * a signal or an interrupt), and repeats until the task exits. Every task of the sandbox runs its
+ * own loop on the event loop, so a task waiting in a system call (a promise) lets the others run.
  *
  * The system call round trip is the hot path. When the platform returns synchronously and the
  * handler returns a number, an iteration allocates nothing and awaits nothing. Strace and debug
  * output are behind flags checked once per call. Because such iterations never yield, the loop
- * yields to the event loop every YIELD_INTERVAL synchronous calls so that timers and I/O callbacks
- * still run while a program makes system calls in a tight loop.
+ * yields to the event loop every YIELD_INTERVAL synchronous calls so that timers, I/O callbacks
+ * and other tasks still run while a program makes system calls in a tight loop.
  */
 import createDebug from 'debug';
 import { SwitchKind } from '@tsvisor/platform-api';
@@ -16,12 +17,17 @@ import { syscallName, syscallTable } from '../syscalls/table.js';
 import { SIGSEGV } from './signal-state.js';
 import { SIGPIPE, signalSelf } from './signals.js';
 import { formatSyscall, signalName } from './strace.js';
-import type { ExitStatus, Task } from './task.js';
+import { exitTask } from './exit.js';
+import { handleAttention, isRestartCode } from './signal-delivery.js';
+import type { Task } from './task.js';
 
 const syscallLog = createDebug('tsvisor:sentry:syscall');
 const taskLog = createDebug('tsvisor:sentry:task');
 
 const YIELD_INTERVAL = 1024;
+
+/** What a raced wait returns when the task was killed before the system call finished. */
+const DIED: unique symbol = Symbol('died');
 
 /** Calls after which EPIPE (a write to a pipe without readers) also raises SIGPIPE, as in Linux. */
 const SIGPIPE_CALLS = new Set<number>([Sys.write, Sys.writev, Sys.pwrite64, Sys.pwritev, Sys.pwritev2, Sys.sendfile, Sys.splice, Sys.tee, Sys.vmsplice]);
@@ -102,7 +108,7 @@ async function dispatchTraced(task: Task, nr: number, strace: (line: string) => 
   const pending = dispatch(task, nr);
   const result = typeof pending === 'number' ? pending : await pending;
   const entry = nr >= 0 ? syscallTable[nr] : undefined;
-  strace(formatSyscall(task, nr, entry, args, task.exitStatus === undefined ? result : undefined));
+  strace(formatSyscall(task, nr, entry, args, task.exiting ? undefined : result));
   return result;
 }
 
@@ -110,15 +116,28 @@ function signalNumber(info: Uint8Array): number {
   return info[0] | (info[1] << 8) | (info[2] << 16) | (info[3] << 24);
 }
 
-/** Runs `task` until its thread group exits and returns how it ended. */
-export async function runTask(task: Task): Promise<ExitStatus> {
+/**
+ * Waits for a blocking system call, or for the task's death, whichever comes first, so that a
+ * killed task leaves even a wait that cannot be cancelled.
+ */
+function raceDeath(task: Task, pending: Promise<number>): Promise<number | typeof DIED> {
+  return Promise.race([pending, task.death.then((): typeof DIED => DIED)]);
+}
+
+/** Runs `task` until it exits. */
+export async function runTask(task: Task): Promise<void> {
   const { context, regs } = task;
   const strace = task.kernel.options.strace;
   let syncCalls = 0;
 
-  while (task.exitStatus === undefined) {
+  while (!task.exiting) {
+    if (task.attention) {
+      handleAttention(task, undefined);
+      if (task.exiting) break;
+    }
     const switched = context.switch(task.mm.addressSpace, regs);
     const kind = typeof switched === 'number' ? switched : await switched;
+    if (task.exiting) break;
 
     switch (kind) {
       case SwitchKind.Syscall: {
@@ -132,11 +151,15 @@ export async function runTask(task: Task): Promise<ExitStatus> {
             await yieldToEventLoop();
           }
         } else {
-          result = await pending;
+          const settled = await raceDeath(task, pending);
+          if (settled === DIED) break;
+          result = settled;
           syncCalls = 0;
         }
+        if (task.exiting) break;
         regs.rax = result;
         if (result === -Errno.EPIPE && SIGPIPE_CALLS.has(nr)) signalSelf(task, SIGPIPE);
+        if (task.attention || isRestartCode(result)) handleAttention(task, result);
         break;
       }
 
@@ -157,13 +180,28 @@ export async function runTask(task: Task): Promise<ExitStatus> {
       }
 
       case SwitchKind.Interrupted:
-        // Nothing is queued for tasks yet, because signals are not delivered and tasks send each
-        // other no requests. The loop condition checks for an exit requested from elsewhere.
+        // interrupt() was called: the loop's checks of `exiting` and `attention` do the rest.
         break;
 
       default:
         throw new Error(`platform ${task.kernel.platform.name} returned an unknown switch result ${String(kind)}`);
     }
   }
-  return task.exitStatus;
+}
+
+/**
+ * Starts `task`'s loop on the event loop and cleans up after the task when the loop ends. An
+ * error inside the sentry (a bug or a platform failure) kills the sandbox and is reported through
+ * the kernel.
+ */
+export function startTask(task: Task): void {
+  const kernel = task.kernel;
+  kernel.tasks.set(task.tid, task);
+  task.threadGroup.tasks.add(task);
+  const loop = runTask(task)
+    .catch((error: unknown) => kernel.abort(error))
+    .then(() => exitTask(task))
+    .catch((error: unknown) => kernel.abort(error))
+    .finally(() => kernel.running.delete(loop));
+  kernel.running.add(loop);
 }

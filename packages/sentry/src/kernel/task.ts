@@ -1,16 +1,22 @@
 /**
  * A task: one thread of a sandboxed program, with its registers, its platform context, and the
- * state it shares with the other threads of its thread group (memory, descriptors, file system
- * context). Only one task per process exists so far, but nothing here assumes it: clone will
- * create tasks that share `mm`, `fdTable` and `fs` by reference.
+ * state it may share with other tasks: the memory manager (CLONE_VM), the descriptor table
+ * (CLONE_FILES), the file system context (CLONE_FS) and its thread group (CLONE_THREAD).
+ *
+ * A task that waits (wait4, futex, a read of an empty pipe) does so through block(), which
+ * returns a promise, so that the task loop awaits it and the other tasks keep running. Whoever
+ * needs the task's attention calls interrupt(): a blocked wait then ends with ERESTARTSYS and a
+ * switch into application code returns Interrupted.
  */
 import { Registers, type Context } from '@tsvisor/platform-api';
+import { ERESTARTSYS, SysError } from '../errno.js';
 import type { MemoryManager } from '../mm/memory-manager.js';
 import type { FdTable } from '../vfs/fd-table.js';
 import type { FsContext } from '../vfs/fs-context.js';
 import type { Kernel } from './kernel.js';
-import { ResourceLimits } from './limits.js';
+import type { ResourceLimits } from './limits.js';
 import { SignalState } from './signal-state.js';
+import type { ThreadGroup } from './thread-group.js';
 
 /** User and group ids of a task. */
 export interface Credentials {
@@ -30,17 +36,21 @@ export interface ExitStatus {
 
 export interface TaskInit {
   readonly tid: number;
-  readonly tgid: number;
+  readonly threadGroup: ThreadGroup;
   readonly mm: MemoryManager;
   readonly fdTable: FdTable;
   readonly fs: FsContext;
   readonly exePath: string;
   readonly creds: Credentials;
+  readonly signals?: SignalState;
 }
+
+/** Cancels a wait that block() started. */
+export type CancelWait = () => void;
 
 export class Task {
   readonly tid: number;
-  readonly tgid: number;
+  readonly threadGroup: ThreadGroup;
   readonly regs = new Registers();
   readonly context: Context;
   mm: MemoryManager;
@@ -49,45 +59,149 @@ export class Task {
   /** Sandbox path of the executable, for /proc/self/exe and AT_EXECFN. */
   exePath: string;
   creds: Credentials;
-  readonly signals = new SignalState();
-  /** Resource limits, shared by the thread group once threads exist. */
-  readonly limits = new ResourceLimits();
+  signals: SignalState;
 
-  /** set_tid_address: cleared and futex-woken when the thread exits. */
+  /** set_tid_address and CLONE_CHILD_CLEARTID: cleared and futex-woken when the thread exits. */
   clearChildTid = 0;
-  /** set_robust_list: head of the robust futex list and its length, kept for exit handling. */
+  /** set_robust_list: head of the robust futex list and its length, walked when the thread exits. */
   robustListHead = 0;
   robustListLength = 0;
   /** prctl PR_SET_NAME, at most 15 bytes. */
   name: string;
 
-  /** Set once the thread group is exiting; the task loop stops after the current system call. */
-  exitStatus: ExitStatus | undefined;
+  /**
+   * Set when the task must leave its loop: it called exit, or its thread group is exiting. The
+   * loop checks it after every switch and system call.
+   */
+  exiting = false;
+  /** The code passed to exit, which becomes the group's status when this is the last thread. */
+  exitCode = 0;
+  /**
+   * Set when something other than a system call result needs the task loop's attention before
+   * the next switch, such as a signal to deliver. The signal code sets and clears it.
+   */
+  attention = false;
+  /** Run once when this task, created by vfork, execs or exits, to let its parent continue. */
+  vforkDone: (() => void) | undefined;
+
+  private cancelWait: CancelWait | undefined;
+  private rejectWait: ((error: unknown) => void) | undefined;
+  private resolveDeath: (() => void) | undefined;
+  /** Settles when requestExit() is called, so the loop can abandon a wait that cannot be cancelled. */
+  readonly death: Promise<void>;
 
   constructor(
     readonly kernel: Kernel,
     init: TaskInit,
   ) {
     this.tid = init.tid;
-    this.tgid = init.tgid;
+    this.threadGroup = init.threadGroup;
     this.mm = init.mm;
     this.fdTable = init.fdTable;
     this.fs = init.fs;
     this.exePath = init.exePath;
     this.creds = init.creds;
+    this.signals = init.signals ?? new SignalState();
     this.name = init.exePath.slice(init.exePath.lastIndexOf('/') + 1).slice(0, 15);
+    this.death = new Promise((resolve) => {
+      this.resolveDeath = resolve;
+    });
     this.regs.reset();
     this.context = kernel.platform.newContext();
   }
 
-  /** Ends the whole thread group with an exit code (exit_group, and exit of the last thread). */
+  get tgid(): number {
+    return this.threadGroup.tgid;
+  }
+
+  /**
+   * How the task's thread group ends, once the task is exiting, and undefined before: the group's
+   * status, or for a thread that called exit alone, its exit code.
+   */
+  get exitStatus(): ExitStatus | undefined {
+    if (!this.exiting) return undefined;
+    return this.threadGroup.exitStatus ?? { code: this.exitCode };
+  }
+
+  /** Resource limits of the thread group. */
+  get limits(): ResourceLimits {
+    return this.threadGroup.limits;
+  }
+
+  /** Ends the whole thread group with an exit code (exit_group). */
   exitGroup(code: number): void {
-    this.exitStatus ??= { code: code & 0xff };
+    this.threadGroup.beginExit({ code: code & 0xff });
   }
 
   /** Ends the whole thread group as if killed by `signal`. */
   killGroup(signal: number): void {
-    this.exitStatus ??= { signal };
+    this.threadGroup.beginExit({ signal });
+  }
+
+  /** Ends this thread only (exit); the group ends with `code` when this was its last thread. */
+  exitThread(code: number): void {
+    this.exitCode = code & 0xff;
+    this.requestExit();
+  }
+
+  /** Makes the task leave its loop as soon as possible, wherever it is. */
+  requestExit(): void {
+    if (this.exiting) return;
+    this.exiting = true;
+    this.resolveDeath?.();
+    this.resolveDeath = undefined;
+    this.interrupt();
+  }
+
+  /**
+   * Gets the task's attention: a wait in block() ends with ERESTARTSYS and a running switch
+   * returns Interrupted. Safe to call at any time.
+   */
+  interrupt(): void {
+    const cancel = this.cancelWait;
+    const reject = this.rejectWait;
+    if (cancel !== undefined && reject !== undefined) {
+      this.cancelWait = undefined;
+      this.rejectWait = undefined;
+      cancel();
+      reject(new SysError(ERESTARTSYS));
+      return;
+    }
+    this.context.interrupt();
+  }
+
+  /**
+   * Waits for an event without blocking other tasks. `start` begins the wait, calls `resolve`
+   * when the event happens, and returns a function that cancels the wait. interrupt() cancels
+   * it and rejects with SysError(ERESTARTSYS), which the signal code turns into EINTR or a
+   * restart. When the task is already exiting or has a signal to handle, the wait does not start.
+   */
+  block<T>(start: (resolve: (value: T) => void, reject: (error: unknown) => void) => CancelWait): Promise<T> {
+    if (this.exiting || this.attention) return Promise.reject(new SysError(ERESTARTSYS));
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const finish = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        this.cancelWait = undefined;
+        this.rejectWait = undefined;
+        return true;
+      };
+      const cancel = start(
+        (value) => {
+          if (finish()) resolve(value);
+        },
+        (error) => {
+          if (finish()) reject(error);
+        },
+      );
+      if (settled) return;
+      this.cancelWait = () => {
+        settled = true;
+        cancel();
+      };
+      this.rejectWait = reject;
+    });
   }
 
   /** Frees the task's platform context. The caller releases shared state it owns. */

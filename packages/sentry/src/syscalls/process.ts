@@ -1,10 +1,11 @@
 /**
- * Process and thread identity: exit, exit_group, the pid/tid/uid family, set_tid_address,
- * set_robust_list, prctl and arch_prctl. The sandboxed program is pid 1 of its own pid namespace,
- * as under gVisor, so getppid returns 0.
+ * Process and thread identity: exit, exit_group, the pid/tid/uid family, process groups and
+ * sessions, set_tid_address, set_robust_list, prctl and arch_prctl. The sandboxed program is pid 1
+ * of its own pid namespace, as under gVisor, so its getppid returns 0.
  */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
+import type { ThreadGroup } from '../kernel/thread-group.js';
 import { registerSyscall, registerUnimplemented } from './table.js';
 
 /** sizeof(struct robust_list_head) on x86-64. */
@@ -57,6 +58,41 @@ function writeUint64(task: Task, addr: number, value: number): void {
   const bytes = Buffer.alloc(8);
   bytes.writeBigUInt64LE(BigInt(value));
   task.mm.copyOut(addr, bytes);
+}
+
+/** The caller's thread group for pid 0, or the live thread group `pid`; ESRCH otherwise. */
+function findThreadGroup(task: Task, pid: number): ThreadGroup {
+  if (pid === 0) return task.threadGroup;
+  if (pid < 0) fail(Errno.ESRCH);
+  const group = task.kernel.threadGroups.get(pid);
+  if (group === undefined || group.zombie) fail(Errno.ESRCH);
+  return group;
+}
+
+function setpgid(task: Task, pidBits: number, pgidBits: number): number {
+  const pid = pidBits | 0;
+  const pgid = pgidBits | 0;
+  if (pgid < 0) fail(Errno.EINVAL);
+  const caller = task.threadGroup;
+  const target = findThreadGroup(task, pid);
+  if (target !== caller && target.parent !== caller) fail(Errno.ESRCH);
+  if (target !== caller && target.execed) fail(Errno.EACCES);
+  if (target.sid !== caller.sid) fail(Errno.EPERM);
+  if (target.sid === target.tgid) fail(Errno.EPERM);
+
+  const newPgid = pgid === 0 ? target.tgid : pgid;
+  // Joining another group needs a group of that id in the caller's session.
+  if (newPgid !== target.tgid && !task.kernel.processGroup(newPgid).some((group) => group.sid === caller.sid)) fail(Errno.EPERM);
+  target.pgid = newPgid;
+  return 0;
+}
+
+function setsid(task: Task): number {
+  const group = task.threadGroup;
+  if (task.kernel.processGroup(group.tgid).length > 0) fail(Errno.EPERM);
+  group.sid = group.tgid;
+  group.pgid = group.tgid;
+  return group.tgid;
 }
 
 function prctl(task: Task, option: number, arg2: number, arg3: number, arg4: number, arg5: number): number {
@@ -127,10 +163,9 @@ function archPrctl(task: Task, code: number, addr: number): number {
 }
 
 registerSyscall('exit', (task, code) => {
-  // NOTE: with one thread per process, the exit of the thread is the exit of the thread group.
-  task.exitGroup(code);
+  task.exitThread(code);
   return 0;
-}, { args: ['int'], support: 'partial', note: 'ends the whole thread group, since threads do not exist yet' });
+}, { args: ['int'] });
 registerSyscall('exit_group', (task, code) => {
   task.exitGroup(code);
   return 0;
@@ -138,10 +173,12 @@ registerSyscall('exit_group', (task, code) => {
 
 registerSyscall('getpid', (task) => task.tgid);
 registerSyscall('gettid', (task) => task.tid);
-registerSyscall('getppid', () => 0);
-registerSyscall('getpgrp', (task) => task.tgid);
-registerSyscall('getpgid', (task, pid) => ((pid | 0) === 0 || (pid | 0) === task.tgid ? task.tgid : -Errno.ESRCH), { args: ['int'] });
-registerSyscall('getsid', (task, pid) => ((pid | 0) === 0 || (pid | 0) === task.tgid ? task.tgid : -Errno.ESRCH), { args: ['int'] });
+registerSyscall('getppid', (task) => task.threadGroup.parent?.tgid ?? 0);
+registerSyscall('getpgrp', (task) => task.threadGroup.pgid);
+registerSyscall('getpgid', (task, pid) => findThreadGroup(task, pid | 0).pgid, { args: ['int'] });
+registerSyscall('getsid', (task, pid) => findThreadGroup(task, pid | 0).sid, { args: ['int'] });
+registerSyscall('setpgid', setpgid, { args: ['int', 'int'] });
+registerSyscall('setsid', setsid);
 registerSyscall('getuid', (task) => task.creds.uid);
 registerSyscall('geteuid', (task) => task.creds.euid);
 registerSyscall('getgid', (task) => task.creds.gid);
