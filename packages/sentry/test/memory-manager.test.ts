@@ -225,6 +225,105 @@ test('readCString stops at NUL and limits length', (fx) => {
   assert.is(errnoOf(() => fx.mm.readCString(BASE + 2 * PAGE_SIZE - 2)), Errno.EFAULT);
 });
 
+/** Forks fx.mm into a second memory manager with its own recording address space. */
+function forkFixture(fx: Fixture): Fixture {
+  const space = new RecordingAddressSpace();
+  return { file: fx.file, space, mm: fx.mm.fork(space) };
+}
+
+test('fork shares pages until one side writes', (fx) => {
+  const pages = 10;
+  fx.mm.mapAnonymous(BASE, pages * PAGE_SIZE, Prot.READ | Prot.WRITE);
+  for (let i = 0; i < pages; i++) fx.mm.copyOut(BASE + i * PAGE_SIZE, Buffer.from(`page ${i}`));
+  assert.is(fx.file.allocatedBytes, pages * PAGE_SIZE);
+
+  const child = forkFixture(fx);
+  try {
+    assert.is(fx.file.allocatedBytes, pages * PAGE_SIZE, 'fork copies no page');
+    assert.is(fx.file.refCount(fx.space.pages.get(BASE)!.offset), 2);
+    assert.is(fx.space.pages.get(BASE)?.access, Access.Read, "the parent's shared pages lose write access");
+    assert.is(child.space.pages.size, 0, "the child's pages are mapped on its first touch");
+
+    // The child writes page 3 from user code: a write fault, then the write lands in its own copy.
+    assert.ok(child.mm.handleFault(BASE + 3 * PAGE_SIZE + 8, Access.Write));
+    const childPage = child.space.pages.get(BASE + 3 * PAGE_SIZE)!;
+    assert.is(childPage.access, Access.Read | Access.Write);
+    child.file.view(childPage.offset, 5).set(Buffer.from('child'));
+    assert.is(fx.file.allocatedBytes, (pages + 1) * PAGE_SIZE, 'one page was copied');
+
+    // The parent writes the same page through a system call.
+    fx.mm.copyOut(BASE + 3 * PAGE_SIZE, Buffer.from('paren'));
+    assert.is(fx.file.allocatedBytes, (pages + 1) * PAGE_SIZE, 'the last sharer keeps the original page');
+    assert.is(fx.file.refCount(fx.space.pages.get(BASE + 3 * PAGE_SIZE)!.offset), 1);
+    assert.is(readAsProgram(fx, BASE + 3 * PAGE_SIZE, 6).toString(), 'paren3');
+    assert.is(readAsProgram(child, BASE + 3 * PAGE_SIZE, 6).toString(), 'child3');
+
+    // Untouched pages are still shared and read the same on both sides.
+    assert.ok(child.mm.handleFault(BASE + 5 * PAGE_SIZE, Access.Read));
+    assert.is(child.space.pages.get(BASE + 5 * PAGE_SIZE)?.offset, fx.space.pages.get(BASE + 5 * PAGE_SIZE)?.offset);
+    assert.is(child.space.pages.get(BASE + 5 * PAGE_SIZE)?.access, Access.Read);
+    assert.is(readAsProgram(child, BASE + 5 * PAGE_SIZE, 6).toString(), 'page 5');
+  } finally {
+    child.mm.release();
+  }
+  assert.is(fx.file.allocatedBytes, pages * PAGE_SIZE, "the child's release frees only its copies");
+  assert.is(fx.file.refCount(fx.space.pages.get(BASE + 5 * PAGE_SIZE)!.offset), 1);
+  assert.is(fx.space.pages.get(BASE + 5 * PAGE_SIZE)?.access, Access.Read, 'mapped read-only until the next write');
+  assert.ok(fx.mm.handleFault(BASE + 5 * PAGE_SIZE, Access.Write), 'a write to a page no longer shared needs no copy');
+  assert.is(fx.space.pages.get(BASE + 5 * PAGE_SIZE)?.access, Access.Read | Access.Write);
+  assert.is(fx.file.allocatedBytes, pages * PAGE_SIZE);
+});
+
+test('fork keeps shared memory shared', (fx) => {
+  fx.mm.mapAnonymous(BASE, 2 * PAGE_SIZE, Prot.READ | Prot.WRITE, { shared: true });
+  const child = forkFixture(fx);
+  try {
+    child.mm.copyOut(BASE + PAGE_SIZE, Buffer.from('from child'));
+    assert.is(fx.mm.copyIn(BASE + PAGE_SIZE, 10).toString(), 'from child');
+    assert.is(fx.space.pages.get(BASE)?.access, Access.Read | Access.Write, 'shared pages keep write access');
+    assert.is(fx.file.allocatedBytes, 2 * PAGE_SIZE);
+  } finally {
+    child.mm.release();
+  }
+});
+
+test('fork of uncommitted memory commits separately', (fx) => {
+  const size = 4 * EAGER_COMMIT_LIMIT;
+  fx.mm.mapAnonymous(BASE, size, Prot.READ | Prot.WRITE);
+  const child = forkFixture(fx);
+  try {
+    child.mm.copyOut(BASE, Buffer.from('child'));
+    assert.equal(fx.mm.copyIn(BASE, 5), Buffer.alloc(5), 'the parent does not see the child commit');
+  } finally {
+    child.mm.release();
+  }
+});
+
+test('stack grows down on faults below it', (fx) => {
+  const top = BASE + 0x10000000;
+  fx.mm.mapAnonymous(top - 4 * PAGE_SIZE, 4 * PAGE_SIZE, Prot.READ | Prot.WRITE, { growsDown: true });
+  assert.ok(fx.mm.handleFault(top - 10 * PAGE_SIZE + 8, Access.Write));
+  assert.is(fx.mm.vmas.items.length, 1, 'the VMA was extended, not duplicated');
+  assert.is(fx.mm.vmas.items[0].start, top - 10 * PAGE_SIZE);
+  fx.mm.copyOut(top - 12 * PAGE_SIZE, Buffer.from('deeper'));
+  assert.is(fx.mm.vmas.items[0].start, top - 12 * PAGE_SIZE, 'a system call grows the stack too');
+
+  fx.mm.mapAnonymous(top - 0x200000, PAGE_SIZE, Prot.READ);
+  assert.not.ok(fx.mm.handleFault(top - 0x200000 + 2 * PAGE_SIZE, Access.Write), 'no growth into the guard gap');
+  assert.not.ok(fx.mm.handleFault(top + PAGE_SIZE, Access.Read), 'no growth above the stack');
+});
+
+test('mincore reports committed pages', (fx) => {
+  const size = 2 * EAGER_COMMIT_LIMIT;
+  fx.mm.mapAnonymous(BASE, size, Prot.READ | Prot.WRITE);
+  fx.mm.copyOut(BASE + PAGE_SIZE, Buffer.from('x'));
+  const resident = new Uint8Array(4);
+  fx.mm.residency(BASE, BASE + 4 * PAGE_SIZE, resident);
+  assert.is(resident[1], 1);
+  assert.is(resident.reduce((sum, value) => sum + value, 0), 1, 'only the touched page is resident');
+  assert.is(errnoOf(() => fx.mm.residency(BASE + size - PAGE_SIZE, BASE + size + PAGE_SIZE, new Uint8Array(2))), Errno.ENOMEM);
+});
+
 test('discard zeroes private memory', (fx) => {
   fx.mm.mapAnonymous(BASE, 2 * PAGE_SIZE, Prot.READ | Prot.WRITE);
   fx.mm.copyOut(BASE, Buffer.from('gone'));

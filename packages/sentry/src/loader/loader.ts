@@ -11,7 +11,6 @@
  * would, because programs find their own ELF and program headers there (AT_PHDR).
  */
 import { Errno, errnoName, SysError } from '../errno.js';
-import { STACK_SIZE } from '../kernel/kernel.js';
 import type { Task } from '../kernel/task.js';
 import { PAGE_SIZE } from '../memory/memory-file.js';
 import { Prot } from '../mm/flags.js';
@@ -32,6 +31,9 @@ import { AuxType, writeInitialStack } from './initial-stack.js';
 const PIE_BASE = 0x555555554000;
 
 const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The main stack's first size; it grows on faults below it up to the stack limit, as on Linux. */
+const INITIAL_STACK_SIZE = 128 * 1024;
 
 export interface ExecArguments {
   readonly argv: readonly string[];
@@ -66,7 +68,12 @@ async function mapSegment(task: Task, file: FileDescription, segment: ProgramHea
   }
 
   mm.unmap(start, end);
-  mm.mapAnonymous(start, end - start, protection(segment.flags), { populate: true, name: file.path });
+  const { dev, ino } = file.stat();
+  mm.mapAnonymous(start, end - start, protection(segment.flags), {
+    populate: true,
+    name: file.path,
+    file: { dev, ino, offset: segment.offset - lead },
+  });
 
   const views: Uint8Array[] = [];
   mm.views(start, lead + segment.filesz, (view) => views.push(view));
@@ -192,7 +199,7 @@ export async function loadExecutable(task: Task, file: FileDescription, args: Ex
 
   const kernel = task.kernel;
   const stackProt = Prot.READ | Prot.WRITE | (program.execStack ? Prot.EXEC : 0);
-  task.mm.mapAnonymous(kernel.stackTop - STACK_SIZE, STACK_SIZE, stackProt, { name: '[stack]', growsDown: true });
+  task.mm.mapAnonymous(kernel.stackTop - INITIAL_STACK_SIZE, INITIAL_STACK_SIZE, stackProt, { name: '[stack]', growsDown: true });
   const { hwcap, hwcap2 } = hostCapabilities();
   const creds = task.creds;
   const rsp = writeInitialStack(task.mm, kernel.stackTop, {

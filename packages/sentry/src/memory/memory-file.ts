@@ -92,6 +92,16 @@ export class MemoryFile implements MappableFile {
     }
   }
 
+  /** Returns whether some page of [offset, offset + length) has more than one reference. */
+  isShared(offset: number, length: number): boolean {
+    const first = Math.floor(offset / PAGE_SIZE);
+    const end = Math.ceil((offset + length) / PAGE_SIZE);
+    for (let page = first; page < end; page++) {
+      if (this.refs[page] > 1) return true;
+    }
+    return false;
+  }
+
   /** Reference count of the page containing `offset`. */
   refCount(offset: number): number {
     return this.refs[Math.floor(offset / PAGE_SIZE)] ?? 0;

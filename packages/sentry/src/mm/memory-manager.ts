@@ -8,10 +8,19 @@
  * EAGER_COMMIT_LIMIT) and PROT_NONE reservations are committed a window at a time, when the program
  * faults on them or a system call copies to or from them. So reserving 64 GiB costs nothing.
  * Moving a mapping (mremap) moves its committed entries: the memory-file pages stay where they are.
+ *
+ * fork() gives the child the same committed pages with one more reference each. A private
+ * writable page whose reference count is above one is mapped without PROT_WRITE, so the first
+ * write faults and copyOnWrite() gives the writer its own copy. The sentry's own writes (copyOut)
+ * break the sharing the same way. The child's address space starts empty: its pages are mapped a
+ * window at a time as it faults on them, so a child that soon calls execve maps almost nothing.
+ * Shared anonymous memory (MAP_SHARED) is committed when it is mapped, because pages committed
+ * later in one process would not reach the others.
  */
 import createDebug from 'debug';
 import { Access, type AddressSpace } from '@tsvisor/platform-api';
 import { Errno, fail } from '../errno.js';
+import { STACK_SIZE } from '../kernel/kernel.js';
 import { PAGE_SIZE, type MemoryFile } from '../memory/memory-file.js';
 import { MremapFlag, PROT_ACCESS_MASK, Prot } from './flags.js';
 import { RangeMap, type Range } from './range-map.js';
@@ -24,6 +33,9 @@ export const EAGER_COMMIT_LIMIT = 16 * 1024 * 1024;
 /** A fault on an uncommitted page commits the aligned window of this size around it. */
 const FAULT_COMMIT_WINDOW = 1024 * 1024;
 
+/** Free space Linux keeps between a growing stack and the mapping below it (stack_guard_gap). */
+const STACK_GUARD_GAP = 256 * PAGE_SIZE;
+
 export interface Vma extends Range {
   /** PROT_READ, PROT_WRITE and PROT_EXEC bits. */
   prot: number;
@@ -33,6 +45,19 @@ export interface Vma extends Range {
   name: string;
   /** MAP_GROWSDOWN or the main stack: a fault just below the VMA extends it downwards. */
   growsDown: boolean;
+  /** For file mappings, the file offset at `start`; 0 for anonymous memory. */
+  offset: number;
+  /** Device and inode of the mapped file, for /proc/PID/maps; 0 for anonymous memory. */
+  dev: bigint;
+  ino: bigint;
+}
+
+/** The file behind a file mapping, as /proc/PID/maps shows it. */
+export interface MappedFile {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  /** File offset of the mapping's first byte. */
+  readonly offset: number;
 }
 
 /** Pages of [start, end) are backed by the memory file from byte `offset` on. */
@@ -55,6 +80,7 @@ export interface MapOptions {
   /** Commit every page now, whatever the size (MAP_POPULATE, loader segments). */
   populate?: boolean;
   growsDown?: boolean;
+  file?: MappedFile;
 }
 
 export function pageDown(addr: number): number {
@@ -76,8 +102,19 @@ function permits(prot: number, access: number): boolean {
   return readable(prot);
 }
 
+function sliceVma(vma: Vma, start: number, end: number): Vma {
+  const offset = vma.ino === 0n ? 0 : vma.offset + (start - vma.start);
+  return { ...vma, start, end, offset };
+}
+
+function sameVma(left: Vma, right: Vma): boolean {
+  if (left.prot !== right.prot || left.shared !== right.shared || left.name !== right.name) return false;
+  if (left.growsDown !== right.growsDown || left.dev !== right.dev || left.ino !== right.ino) return false;
+  return left.ino === 0n || left.offset + (left.end - left.start) === right.offset;
+}
+
 export class MemoryManager {
-  readonly vmas = new RangeMap<Vma>((vma, start, end) => ({ ...vma, start, end }));
+  readonly vmas = new RangeMap<Vma>(sliceVma);
   private readonly committed = new RangeMap<Committed>((piece, start, end) => ({
     start,
     end,
@@ -88,6 +125,17 @@ export class MemoryManager {
   brkStart = 0;
   /** Current program break, as brk(0) returns it. */
   brkEnd = 0;
+
+  /**
+   * The last fault handleFault resolved by mapping pages, and the mapping generation after it.
+   * The same fault again with no mapping change in between means the platform cannot resolve it,
+   * and handleFault reports a violation instead of looping forever.
+   */
+  private lastFaultPage = -1;
+  private lastFaultAccess = -1;
+  private lastFaultGeneration = -1;
+  /** Counts changes to the platform's mappings. */
+  private mappingGeneration = 0;
 
   constructor(
     readonly memoryFile: MemoryFile,
@@ -133,15 +181,21 @@ export class MemoryManager {
    */
   mapAnonymous(start: number, length: number, prot: number, options: MapOptions = {}): void {
     const end = start + length;
+    const shared = options.shared ?? false;
     this.vmas.insert({
       start,
       end,
       prot: prot & PROT_ACCESS_MASK,
-      shared: options.shared ?? false,
+      shared,
       name: options.name ?? '',
       growsDown: options.growsDown ?? false,
+      offset: options.file?.offset ?? 0,
+      dev: options.file?.dev ?? 0n,
+      ino: options.file?.ino ?? 0n,
     });
-    if (options.populate || (readable(prot) && length <= EAGER_COMMIT_LIMIT)) this.commit(start, end);
+    // NOTE: shared anonymous memory is committed in full here, whatever its size, so a large
+    // MAP_SHARED reservation costs its whole size up front.
+    if (options.populate || shared || (readable(prot) && length <= EAGER_COMMIT_LIMIT)) this.commit(start, end);
     this.coalesce(start, end);
   }
 
@@ -149,7 +203,7 @@ export class MemoryManager {
   unmap(start: number, end: number): void {
     const removed = this.vmas.remove(start, end);
     if (removed.length === 0) return;
-    this.addressSpace.unmap(start, end - start);
+    this.unmapPlatform(start, end);
     for (const piece of this.committed.remove(start, end)) {
       this.memoryFile.decRef(piece.offset, piece.end - piece.start);
     }
@@ -161,7 +215,7 @@ export class MemoryManager {
     this.vmas.splitAt(start);
     this.vmas.splitAt(end);
     for (const vma of this.vmas.overlapping(start, end)) vma.prot = prot & PROT_ACCESS_MASK;
-    this.syncMappings(start, end);
+    this.mapCommitted(start, end);
     if (readable(prot) && end - start <= EAGER_COMMIT_LIMIT) this.commit(start, end);
     this.coalesce(start, end);
   }
@@ -222,15 +276,63 @@ export class MemoryManager {
   }
 
   /**
-   * Drops the pages of [start, end) (page-aligned, mapped) so that they read as zeros again on the
-   * next access, as madvise(MADV_DONTNEED) does for private anonymous memory.
+   * Drops the private pages of [start, end) (page-aligned, mapped) so that they read as zeros again
+   * on the next access, as madvise(MADV_DONTNEED) does for private anonymous memory. Shared memory
+   * keeps its contents, as on Linux, where only the page table entries go.
+   * NOTE: Linux refills dropped pages of a private file mapping from the file; here they read as zeros.
    */
   discard(start: number, end: number): void {
     if (!this.isFullyMapped(start, end)) fail(Errno.ENOMEM);
-    const pieces = this.committed.remove(start, end);
-    if (pieces.length === 0) return;
-    this.addressSpace.unmap(start, end - start);
-    for (const piece of pieces) this.memoryFile.decRef(piece.offset, piece.end - piece.start);
+    for (const vma of this.vmas.overlapping(start, end)) {
+      if (vma.shared) continue;
+      const from = Math.max(start, vma.start);
+      const to = Math.min(end, vma.end);
+      const pieces = this.committed.remove(from, to);
+      if (pieces.length === 0) continue;
+      this.unmapPlatform(from, to);
+      for (const piece of pieces) this.memoryFile.decRef(piece.offset, piece.end - piece.start);
+    }
+  }
+
+  /** Commits every page of [start, end) (page-aligned), as MAP_POPULATE and mlock do. Throws ENOMEM when part is not mapped. */
+  populate(start: number, end: number): void {
+    if (!this.isFullyMapped(start, end)) fail(Errno.ENOMEM);
+    this.commit(start, end);
+  }
+
+  /**
+   * Fills `out` with one byte per page of [start, end), 1 when the page is committed (resident),
+   * as mincore does. Throws ENOMEM when part of the range is not mapped.
+   */
+  residency(start: number, end: number, out: Uint8Array): void {
+    if (!this.isFullyMapped(start, end)) fail(Errno.ENOMEM);
+    out.fill(0);
+    for (const piece of this.committed.overlapping(start, end)) {
+      const from = Math.max(start, piece.start);
+      const to = Math.min(end, piece.end);
+      out.fill(1, (from - start) / PAGE_SIZE, (to - start) / PAGE_SIZE);
+    }
+  }
+
+  /**
+   * Returns a copy of this memory manager for a child process, with every committed page shared
+   * copy-on-write. `addressSpace` is the child's new, empty platform address space.
+   */
+  fork(addressSpace: AddressSpace): MemoryManager {
+    const child = new MemoryManager(this.memoryFile, addressSpace, this.layout);
+    for (const vma of this.vmas.items) child.vmas.items.push({ ...vma });
+    for (const piece of this.committed.items) {
+      child.committed.items.push({ ...piece });
+      this.memoryFile.incRef(piece.offset, piece.end - piece.start);
+    }
+    child.brkStart = this.brkStart;
+    child.brkEnd = this.brkEnd;
+
+    // The parent's private writable pages are shared now, so its own writes must fault too.
+    for (const vma of this.vmas.items) {
+      if (!vma.shared && (vma.prot & Prot.WRITE) !== 0) this.mapCommitted(vma.start, vma.end);
+    }
+    return child;
   }
 
   /** Returns whether every page of [start, end) belongs to some VMA. */
@@ -249,14 +351,30 @@ export class MemoryManager {
    * for a real access violation, which the caller turns into SIGSEGV.
    */
   handleFault(addr: number, access: number): boolean {
-    const vma = this.vmas.find(addr);
+    const vma = this.vmas.find(addr) ?? this.growDown(addr);
     if (vma === undefined || !permits(vma.prot, access)) return false;
-    if (this.committed.find(addr) !== undefined) return false;
+    const page = pageDown(addr);
+    if (page === this.lastFaultPage && access === this.lastFaultAccess && this.mappingGeneration === this.lastFaultGeneration) {
+      return false;
+    }
 
     const windowStart = Math.max(vma.start, addr - (addr % FAULT_COMMIT_WINDOW));
     const windowEnd = Math.min(vma.end, windowStart + FAULT_COMMIT_WINDOW);
-    if (log.enabled) log('fault at 0x%s (access %d): committing [0x%s, 0x%s)', addr.toString(16), access, windowStart.toString(16), windowEnd.toString(16));
-    this.commit(windowStart, windowEnd);
+    if (this.committed.find(addr) === undefined) {
+      if (log.enabled) log('fault at 0x%s (access %d): committing [0x%s, 0x%s)', addr.toString(16), access, windowStart.toString(16), windowEnd.toString(16));
+      this.commit(windowStart, windowEnd);
+    } else if ((access & Access.Write) !== 0 && !vma.shared && this.memoryFile.isShared(this.fileOffsetOf(page), PAGE_SIZE)) {
+      if (log.enabled) log('write fault at 0x%s: copying the shared page', addr.toString(16));
+      this.copyOnWrite(page, page + PAGE_SIZE);
+    } else {
+      // A committed page the platform has not mapped (yet) the way the VMA allows: a forked
+      // child's first touch, or a write to a page whose other sharer has copied it already.
+      this.mapCommitted(windowStart, windowEnd);
+    }
+
+    this.lastFaultPage = page;
+    this.lastFaultAccess = access;
+    this.lastFaultGeneration = this.mappingGeneration;
     return true;
   }
 
@@ -275,7 +393,7 @@ export class MemoryManager {
       return;
     }
     let done = 0;
-    this.walk(addr, dst.length, Prot.READ, false, (view) => {
+    this.walk(addr, dst.length, Prot.READ, false, false, (view) => {
       dst.set(view, done);
       done += view.length;
     });
@@ -289,7 +407,7 @@ export class MemoryManager {
       return;
     }
     let done = 0;
-    this.walk(addr, data.length, Prot.WRITE, false, (view) => {
+    this.walk(addr, data.length, Prot.WRITE, false, true, (view) => {
       view.set(data.subarray(done, done + view.length));
       done += view.length;
     });
@@ -298,7 +416,7 @@ export class MemoryManager {
   /** Writes `data` at `addr` whatever the protection, as the kernel does when it loads an image. */
   poke(addr: number, data: Uint8Array): void {
     let done = 0;
-    this.walk(addr, data.length, 0, true, (view) => {
+    this.walk(addr, data.length, 0, true, true, (view) => {
       view.set(data.subarray(done, done + view.length));
       done += view.length;
     });
@@ -309,7 +427,7 @@ export class MemoryManager {
    * the protection, committing pages as needed. For filling mappings from files.
    */
   views(addr: number, length: number, visit: (view: Uint8Array) => void): void {
-    this.walk(addr, length, 0, true, visit);
+    this.walk(addr, length, 0, true, true, visit);
   }
 
   /**
@@ -324,7 +442,7 @@ export class MemoryManager {
     while (total < max) {
       const chunk = Math.min(PAGE_SIZE - (cursor % PAGE_SIZE), max - total);
       let found = -1;
-      this.walk(cursor, chunk, Prot.READ, false, (view) => {
+      this.walk(cursor, chunk, Prot.READ, false, false, (view) => {
         if (found >= 0) return;
         const nul = view.indexOf(0);
         if (nul >= 0) {
@@ -355,6 +473,7 @@ export class MemoryManager {
   /**
    * Returns the memory-file offset of [addr, addr + length) when the range is committed
    * contiguously inside one VMA that permits `need`, and -1 otherwise (then `walk` decides).
+   * A write to private pages still shared copy-on-write also returns -1.
    * This is the allocation-free path for system call buffers.
    */
   private fileOffset(addr: number, length: number, need: number): number {
@@ -362,14 +481,24 @@ export class MemoryManager {
     if (vma === undefined || addr + length > vma.end || !permits(vma.prot, need)) return -1;
     const piece = this.committed.find(addr);
     if (piece === undefined || addr + length > piece.end) return -1;
-    return piece.offset + (addr - piece.start);
+    const offset = piece.offset + (addr - piece.start);
+    if ((need & Prot.WRITE) !== 0 && !vma.shared && this.memoryFile.isShared(offset, length)) return -1;
+    return offset;
+  }
+
+  /** Memory-file offset of the committed page at `page`. */
+  private fileOffsetOf(page: number): number {
+    const piece = this.committed.find(page);
+    if (piece === undefined) throw new Error(`page 0x${page.toString(16)} is not committed`);
+    return piece.offset + (page - piece.start);
   }
 
   /**
    * Visits the memory-file views behind [addr, addr + length). Unless `force` is set, every page
    * must lie in a VMA whose protection includes `need` (Prot.READ: any access), or EFAULT is thrown.
+   * When `write` is set, private pages shared copy-on-write are copied first.
    */
-  private walk(addr: number, length: number, need: number, force: boolean, visit: (view: Uint8Array) => void): void {
+  private walk(addr: number, length: number, need: number, force: boolean, write: boolean, visit: (view: Uint8Array) => void): void {
     if (length === 0) return;
     if (!(addr >= 0) || !this.inUserRange(addr, length)) fail(Errno.EFAULT);
     const end = addr + length;
@@ -378,17 +507,22 @@ export class MemoryManager {
     const vma = this.vmas.find(addr);
     const piece = this.committed.find(addr);
     if (vma !== undefined && piece !== undefined && end <= vma.end && end <= piece.end && (force || permits(vma.prot, need))) {
-      visit(this.memoryFile.view(piece.offset + (addr - piece.start), length));
-      return;
+      const offset = piece.offset + (addr - piece.start);
+      if (!write || vma.shared || !this.memoryFile.isShared(offset, length)) {
+        visit(this.memoryFile.view(offset, length));
+        return;
+      }
     }
 
-    if (!this.isFullyMapped(addr, end)) fail(Errno.EFAULT);
+    // As on Linux, a system call touching the gap below a growing stack extends the stack.
+    if (!this.isFullyMapped(addr, end) && (this.growDown(addr) === undefined || !this.isFullyMapped(addr, end))) fail(Errno.EFAULT);
     if (!force) {
       for (const covering of this.vmas.overlapping(addr, end)) {
         if (!permits(covering.prot, need)) fail(Errno.EFAULT);
       }
     }
     this.commit(pageDown(addr), pageUp(end));
+    if (write) this.copyOnWrite(pageDown(addr), pageUp(end));
     for (const covering of this.committed.overlapping(addr, end)) {
       const from = Math.max(addr, covering.start);
       const to = Math.min(end, covering.end);
@@ -405,7 +539,7 @@ export class MemoryManager {
         const length = Math.min(gapEnd - cursor, this.memoryFile.maxRunPages * PAGE_SIZE);
         const offset = this.memoryFile.allocate(length / PAGE_SIZE);
         this.committed.insert({ start: cursor, end: cursor + length, offset });
-        this.syncMappings(cursor, cursor + length);
+        this.mapCommitted(cursor, cursor + length);
         cursor += length;
       }
       if (piece !== undefined) cursor = Math.max(cursor, piece.end);
@@ -413,19 +547,107 @@ export class MemoryManager {
     this.committed.coalesce(start, end, (left, right) => left.offset + (left.end - left.start) === right.offset);
   }
 
-  /** Makes the platform's mappings of [start, end) match the committed pages and VMA protections. */
-  private syncMappings(start: number, end: number): void {
+  /**
+   * Gives every private page of [start, end) still shared with another process its own copy,
+   * and maps the copies with the VMA's full protection.
+   */
+  private copyOnWrite(start: number, end: number): void {
+    for (const vma of this.vmas.overlapping(start, end)) {
+      if (vma.shared) continue;
+      const from = Math.max(start, vma.start);
+      const to = Math.min(end, vma.end);
+      for (const piece of this.committed.overlapping(from, to)) {
+        // Collected first, because replacing pages splits `piece` in the range map.
+        const runs: Array<[number, number]> = [];
+        let page = Math.max(from, piece.start);
+        const pieceEnd = Math.min(to, piece.end);
+        while (page < pieceEnd) {
+          if (!this.memoryFile.isShared(piece.offset + (page - piece.start), PAGE_SIZE)) {
+            page += PAGE_SIZE;
+            continue;
+          }
+          let runEnd = page + PAGE_SIZE;
+          while (runEnd < pieceEnd && this.memoryFile.isShared(piece.offset + (runEnd - piece.start), PAGE_SIZE)) runEnd += PAGE_SIZE;
+          runs.push([page, runEnd]);
+          page = runEnd;
+        }
+        for (const [runStart, runEnd] of runs) this.copyRun(piece, runStart, runEnd);
+      }
+      this.mapCommitted(from, to);
+    }
+  }
+
+  /** Replaces the shared pages [start, end) of `piece` with fresh copies, in runs the allocator can hand out. */
+  private copyRun(piece: Committed, start: number, end: number): void {
+    for (let cursor = start; cursor < end;) {
+      const length = Math.min(end - cursor, this.memoryFile.maxRunPages * PAGE_SIZE);
+      const oldOffset = piece.offset + (cursor - piece.start);
+      const newOffset = this.memoryFile.allocate(length / PAGE_SIZE);
+      this.memoryFile.write(newOffset, this.memoryFile.view(oldOffset, length));
+      this.committed.remove(cursor, cursor + length);
+      this.committed.insert({ start: cursor, end: cursor + length, offset: newOffset });
+      this.memoryFile.decRef(oldOffset, length);
+      cursor += length;
+    }
+  }
+
+  /**
+   * Makes the platform's mappings of [start, end) match the committed pages and VMA protections.
+   * Private writable pages still shared with another process are mapped without PROT_WRITE.
+   */
+  private mapCommitted(start: number, end: number): void {
+    this.mappingGeneration++;
     for (const piece of this.committed.overlapping(start, end)) {
       for (const vma of this.vmas.overlapping(Math.max(start, piece.start), Math.min(end, piece.end))) {
         const from = Math.max(start, piece.start, vma.start);
         const to = Math.min(end, piece.end, vma.end);
-        if (vma.prot === Prot.NONE) {
-          this.addressSpace.unmap(from, to - from);
-        } else {
-          this.addressSpace.mapFile(from, this.memoryFile, piece.offset + (from - piece.start), to - from, vma.prot);
+        if (vma.shared || (vma.prot & Prot.WRITE) === 0) {
+          this.mapPiece(piece, from, to, vma.prot);
+          continue;
+        }
+        let run = from;
+        while (run < to) {
+          const shared = this.memoryFile.isShared(piece.offset + (run - piece.start), PAGE_SIZE);
+          let runEnd = run + PAGE_SIZE;
+          while (runEnd < to && this.memoryFile.isShared(piece.offset + (runEnd - piece.start), PAGE_SIZE) === shared) runEnd += PAGE_SIZE;
+          this.mapPiece(piece, run, runEnd, shared ? vma.prot & ~Prot.WRITE : vma.prot);
+          run = runEnd;
         }
       }
     }
+  }
+
+  private mapPiece(piece: Committed, from: number, to: number, prot: number): void {
+    if (prot === Prot.NONE) {
+      this.addressSpace.unmap(from, to - from);
+    } else {
+      this.addressSpace.mapFile(from, this.memoryFile, piece.offset + (from - piece.start), to - from, prot);
+    }
+  }
+
+  private unmapPlatform(start: number, end: number): void {
+    this.mappingGeneration++;
+    this.addressSpace.unmap(start, end - start);
+  }
+
+  /**
+   * Extends a growing stack (MAP_GROWSDOWN, or the main stack) down to the page of `addr` when
+   * `addr` lies in the gap below it, and returns the VMA now containing `addr`. The main stack
+   * grows to at most STACK_SIZE bytes, and no stack grows within STACK_GUARD_GAP of the mapping below.
+   * NOTE: the main stack's limit is the default RLIMIT_STACK, not the task's current limit.
+   */
+  private growDown(addr: number): Vma | undefined {
+    const index = this.vmas.lowerBound(addr);
+    const above = this.vmas.items[index];
+    if (above === undefined || !above.growsDown || addr >= above.start || addr < this.layout.minAddress) return undefined;
+    const start = pageDown(addr);
+    const below = this.vmas.items[index - 1];
+    if (below !== undefined && below.end + STACK_GUARD_GAP > start) return undefined;
+    if (above.name === '[stack]' && this.layout.maxAddress - start > STACK_SIZE) return undefined;
+
+    this.vmas.insert({ ...above, start, end: above.start });
+    this.coalesce(start, above.end);
+    return this.vmas.find(addr);
   }
 
   /** Moves the VMAs and committed pages of [start, end) to `target`, which must be free. */
@@ -433,10 +655,10 @@ export class MemoryManager {
     const delta = target - start;
     const vmas = this.vmas.remove(start, end);
     const pieces = this.committed.remove(start, end);
-    this.addressSpace.unmap(start, end - start);
+    this.unmapPlatform(start, end);
     for (const vma of vmas) this.vmas.insert({ ...vma, start: vma.start + delta, end: vma.end + delta });
     for (const piece of pieces) this.committed.insert({ ...piece, start: piece.start + delta, end: piece.end + delta });
-    this.syncMappings(target, target + (end - start));
+    this.mapCommitted(target, target + (end - start));
     this.coalesce(target, target + (end - start));
   }
 
@@ -449,7 +671,6 @@ export class MemoryManager {
   }
 
   private coalesce(start: number, end: number): void {
-    this.vmas.coalesce(start, end, (left, right) =>
-      left.prot === right.prot && left.shared === right.shared && left.name === right.name);
+    this.vmas.coalesce(start, end, sameVma);
   }
 }

@@ -1,8 +1,10 @@
 /**
- * Memory system calls: brk, mmap, munmap, mprotect, mremap, madvise, msync. Argument checks follow
- * Linux's order and errno choices; the semantics live in mm/memory-manager.ts.
+ * Memory system calls: brk, mmap, munmap, mprotect, mremap, madvise, msync, mincore and the mlock
+ * family. Argument checks follow Linux's order and errno choices; the semantics live in
+ * mm/memory-manager.ts.
  */
 import { Errno, fail } from '../errno.js';
+import { Rlimit } from '../kernel/limits.js';
 import type { Task } from '../kernel/task.js';
 import { PAGE_SIZE } from '../memory/memory-file.js';
 import { MapFlag, MremapFlag, Prot, PROT_ACCESS_MASK } from '../mm/flags.js';
@@ -16,6 +18,12 @@ const O_RDWR = 2;
 
 const MADV_DONTNEED = 4;
 const MADV_REMOVE = 9;
+
+const MLOCK_ONFAULT = 1;
+
+const MCL_CURRENT = 1;
+const MCL_FUTURE = 2;
+const MCL_ONFAULT = 4;
 
 const MS_ASYNC = 1;
 const MS_INVALIDATE = 2;
@@ -92,8 +100,13 @@ function mmap(task: Task, addr: number, length: number, prot: number, flags: num
   }
 
   const populate = (flags & MapFlag.POPULATE) !== 0 || file !== undefined;
-  mm.mapAnonymous(start, size, prot, { shared, populate, name: file?.path ?? '' });
-  if (file === undefined) return start;
+  const growsDown = (flags & MapFlag.GROWSDOWN) !== 0;
+  if (file === undefined) {
+    mm.mapAnonymous(start, size, prot, { shared, populate, growsDown });
+    return start;
+  }
+  const { dev, ino } = file.stat();
+  mm.mapAnonymous(start, size, prot, { shared, populate, growsDown, name: file.path, file: { dev, ino, offset } });
   return fillFromFile(task, file, start, size, offset);
 }
 
@@ -153,6 +166,71 @@ function msync(task: Task, addr: number, length: number, flags: number): number 
   return 0;
 }
 
+function mincore(task: Task, addr: number, length: number, vector: number): number {
+  if (addr % PAGE_SIZE !== 0) fail(Errno.EINVAL);
+  if (length < 0) fail(Errno.ENOMEM);
+  if (length === 0) return 0;
+  const size = pageLength(length);
+  if (!task.mm.inUserRange(addr, size)) fail(Errno.ENOMEM);
+  const resident = new Uint8Array(size / PAGE_SIZE);
+  task.mm.residency(addr, addr + size, resident);
+  task.mm.copyOut(vector, resident);
+  return 0;
+}
+
+/** Page-aligned bounds of an mlock range, which Linux widens to whole pages rather than rejecting. */
+function lockRange(task: Task, addr: number, length: number): [number, number] {
+  if (length < 0) fail(Errno.ENOMEM);
+  const start = addr - (addr % PAGE_SIZE);
+  const end = pageUp(addr + length);
+  if (!task.mm.inUserRange(start, end - start)) fail(Errno.ENOMEM);
+  return [start, end];
+}
+
+/**
+ * Checks `bytes` against RLIMIT_MEMLOCK, which binds tasks without CAP_IPC_LOCK (root has it).
+ * NOTE: the check is per call; the bytes locked by earlier calls are not added up.
+ */
+function checkLockLimit(task: Task, bytes: number): void {
+  if (task.creds.euid === 0) return;
+  const limit = task.limits.get(Rlimit.MEMLOCK).cur;
+  if (limit === 0n) fail(Errno.EPERM);
+  if (BigInt(bytes) > limit) fail(Errno.ENOMEM);
+}
+
+/**
+ * Locking is accepted and changes nothing else: application memory never goes to swap here,
+ * because the memory file is never paged out by the sentry. Locked pages are committed, as mlock faults them in.
+ */
+function mlock2(task: Task, addr: number, length: number, flagBits: number): number {
+  const flags = flagBits | 0;
+  if ((flags & ~MLOCK_ONFAULT) !== 0) fail(Errno.EINVAL);
+  if (length === 0) return 0;
+  const [start, end] = lockRange(task, addr, length);
+  checkLockLimit(task, end - start);
+  if ((flags & MLOCK_ONFAULT) !== 0) {
+    if (!task.mm.isFullyMapped(start, end)) fail(Errno.ENOMEM);
+  } else {
+    task.mm.populate(start, end);
+  }
+  return 0;
+}
+
+function munlock(task: Task, addr: number, length: number): number {
+  if (length === 0) return 0;
+  const [start, end] = lockRange(task, addr, length);
+  if (!task.mm.isFullyMapped(start, end)) fail(Errno.ENOMEM);
+  return 0;
+}
+
+/** NOTE: MCL_CURRENT does not commit the existing mappings, so a later first touch still costs a fault. */
+function mlockall(task: Task, flagBits: number): number {
+  const flags = flagBits | 0;
+  if (flags === 0 || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) !== 0 || flags === MCL_ONFAULT) fail(Errno.EINVAL);
+  if (task.creds.euid !== 0 && task.limits.get(Rlimit.MEMLOCK).cur === 0n) fail(Errno.EPERM);
+  return 0;
+}
+
 registerSyscall('brk', (task, addr) => task.mm.brk(addr), { args: ['ptr'] });
 registerSyscall('mmap', mmap, {
   args: ['ptr', 'int', 'flags', 'flags', 'fd', 'hex'],
@@ -168,3 +246,13 @@ registerSyscall('mremap', mremap, {
 });
 registerSyscall('madvise', madvise, { args: ['ptr', 'int', 'int'] });
 registerSyscall('msync', msync, { args: ['ptr', 'int', 'flags'] });
+registerSyscall('mincore', mincore, { args: ['ptr', 'int', 'ptr'] });
+registerSyscall('mlock', (task, addr, length) => mlock2(task, addr, length, 0), { args: ['ptr', 'int'] });
+registerSyscall('mlock2', mlock2, { args: ['ptr', 'int', 'flags'] });
+registerSyscall('munlock', munlock, { args: ['ptr', 'int'] });
+registerSyscall('mlockall', mlockall, {
+  args: ['flags'],
+  support: 'partial',
+  note: 'MCL_CURRENT does not fault in existing mappings; locking never changes paging, because nothing is paged out',
+});
+registerSyscall('munlockall', () => 0);
