@@ -142,7 +142,7 @@ test('proc lists self and the process', async () => {
   const processFd = await openDir('/proc/self');
   const files = await readAll(processFd, 4096);
   await sandbox.call('close', processFd);
-  assert.equal(files.map((entry) => entry.name), ['.', '..', 'exe', 'cwd', 'root', 'fd']);
+  assert.equal(files.map((entry) => entry.name), ['.', '..', 'exe', 'cwd', 'root', 'fd', 'maps']);
 
   const fdsFd = await openDir('/proc/self/fd');
   const fds = await readAll(fdsFd, 4096);

@@ -1,6 +1,6 @@
 /**
- * The file system context of a task (Linux's struct fs_struct): the root and the current working
- * directory, as canonical sandbox paths. Threads share one; fork copies it.
+ * The file system context of a task (Linux's struct fs_struct): the root, the current working
+ * directory, as canonical sandbox paths, and the umask. Threads share one; fork copies it.
  */
 export class FsContext {
   constructor(
@@ -8,9 +8,11 @@ export class FsContext {
     public root = '/',
     /** Canonical absolute path of the working directory, without a trailing slash except for "/". */
     public cwd = '/',
+    /** File mode bits that file creation clears (umask(2)); Linux starts init with 022. */
+    public umask = 0o022,
   ) {}
 
   clone(): FsContext {
-    return new FsContext(this.root, this.cwd);
+    return new FsContext(this.root, this.cwd, this.umask);
   }
 }

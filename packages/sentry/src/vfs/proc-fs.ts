@@ -1,19 +1,21 @@
 /**
  * A minimal /proc: the directory itself, /proc/self (a symlink to the caller's process), and per
- * process /proc/PID with the exe, cwd and root symlinks and the fd directory. Each /proc/PID/fd/N
+ * process /proc/PID with the exe, cwd and root symlinks, the maps file and the fd directory. Each /proc/PID/fd/N
  * is a "magic" link: following it leads to the open file description itself, as on Linux. exe,
  * cwd and root are ordinary symlinks to canonical sandbox paths here, so they lead to the same
  * file only as long as it has not been renamed or removed.
  */
 import { Errno, fail } from '../errno.js';
+import { formatMaps } from '../mm/proc-maps.js';
 import type { Task } from '../kernel/task.js';
-import { DT_DIR, DT_LNK } from './dirent.js';
+import { DT_DIR, DT_LNK, DT_REG } from './dirent.js';
 import type { FileDescription, FileStat } from './file.js';
 import type { Filesystem } from './filesystem.js';
-import { O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY, S_IFDIR, S_IFLNK } from './flags.js';
+import { O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY, S_IFDIR, S_IFLNK, S_IFREG } from './flags.js';
 import { PathFile } from './host-file.js';
 import { type FsStat, ST_NODEV, ST_NOEXEC, ST_NOSUID } from './statfs.js';
 import { SyntheticDirectory, type SyntheticEntry } from './synthetic-dir.js';
+import { SyntheticFile } from './synthetic-file.js';
 
 /**
  * Device number of the proc mount: major 0 (anonymous), minor chosen here. Linux assigns
@@ -30,6 +32,7 @@ const SELF_INO = 2n;
 const PROCESS_LINKS = ['exe', 'cwd', 'root'] as const;
 const PROCESS_DIR_INDEX = 0xff;
 const FD_DIR_INDEX = 0xfe;
+const MAPS_INDEX = 0xfd;
 
 function processIno(pid: number, index: number): bigint {
   return (BigInt(pid) << 16n) + BigInt(index + 1);
@@ -46,6 +49,7 @@ type ProcNode =
   | { kind: 'process'; pid: number }
   | { kind: 'link'; pid: number; name: (typeof PROCESS_LINKS)[number] }
   | { kind: 'fds'; pid: number }
+  | { kind: 'maps'; pid: number }
   | { kind: 'fd'; pid: number; fd: number; file: FileDescription };
 
 export class ProcFilesystem implements Filesystem {
@@ -66,6 +70,7 @@ export class ProcFilesystem implements Filesystem {
     if (parts.length === 1) return { kind: 'process', pid };
     const name = PROCESS_LINKS.find((link) => link === parts[1]);
     if (parts.length === 2 && name !== undefined) return { kind: 'link', pid, name };
+    if (parts.length === 2 && parts[1] === 'maps') return { kind: 'maps', pid };
     if (parts[1] === 'fd') {
       if (parts.length === 2) return { kind: 'fds', pid };
       if (parts.length === 3 && /^(0|[1-9][0-9]{0,9})$/.test(parts[2])) {
@@ -105,6 +110,10 @@ export class ProcFilesystem implements Filesystem {
         ino = processIno(node.pid, FD_DIR_INDEX);
         mode = S_IFDIR | 0o500;
         nlink = 2;
+        break;
+      case 'maps':
+        ino = processIno(node.pid, MAPS_INDEX);
+        mode = S_IFREG | 0o444;
         break;
       case 'fd': {
         // Linux shows the access mode in the link's permission bits: r-x for reading, -wx for writing.
@@ -180,6 +189,12 @@ export class ProcFilesystem implements Filesystem {
     const node = this.parse(path, task);
     if (flags & O_PATH) return new PathFile(() => this.attributes(node, task), flags, sandboxPath);
     if (node.kind === 'self' || node.kind === 'link' || node.kind === 'fd') return fail(Errno.ELOOP);
+    if (node.kind === 'maps') {
+      if (task === undefined) return fail(Errno.ENOENT);
+      if ((flags & O_ACCMODE) !== O_RDONLY) fail(Errno.EACCES);
+      const contents = Buffer.from(formatMaps(task.mm, task.kernel.stackTop), 'latin1');
+      return new SyntheticFile(() => this.attributes(node, task), contents, flags, sandboxPath);
+    }
     if ((flags & O_ACCMODE) !== O_RDONLY) fail(Errno.EISDIR);
 
     return new SyntheticDirectory(() => this.attributes(node, task), () => this.list(node, task), flags, sandboxPath);
@@ -196,6 +211,7 @@ export class ProcFilesystem implements Filesystem {
     } else if (node.kind === 'process') {
       PROCESS_LINKS.forEach((name, index) => entries.push({ name, ino: processIno(node.pid, index), type: DT_LNK }));
       entries.push({ name: 'fd', ino: processIno(node.pid, FD_DIR_INDEX), type: DT_DIR });
+      entries.push({ name: 'maps', ino: processIno(node.pid, MAPS_INDEX), type: DT_REG });
     } else if (node.kind === 'fds' && task !== undefined) {
       for (const fd of task.fdTable.openFds()) entries.push({ name: String(fd), ino: fdIno(node.pid, fd), type: DT_LNK });
     }
