@@ -1,9 +1,6 @@
 /** Imports every system call family so that each registers its calls in the table. */
-import './clone.js';
 import './dir.js';
-import './exec.js';
 import './fd.js';
-import './futex.js';
 import './info.js';
 import './ioctl.js';
 import './misc-fs.js';
@@ -16,5 +13,4 @@ import './sendfile.js';
 import './signal.js';
 import './socket.js';
 import './stat.js';
-import './wait.js';
 import './xattr.js';
