@@ -1,5 +1,6 @@
+import * as os from 'node:os';
 import { loadPlatformModule } from '@tsvisor/platform-api';
-import { runSandbox } from '@tsvisor/sentry';
+import { runSandbox, SandboxController } from '@tsvisor/sentry';
 import { parseFlags, UsageError, type Flags } from '../flags.js';
 
 /** `runsc do [FLAGS] [--] PROGRAM [ARGS...]`: runs one program and returns its exit status. */
@@ -27,13 +28,24 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
     env.push(assignment);
   }
 
-  const result = await runSandbox({
-    argv,
-    env,
-    platform: flags.platform,
-    root: flags.root,
-    cwd: flags.cwd ?? process.cwd(),
-    strace: flags.strace ? (line: string) => process.stderr.write(`${line}\n`) : undefined,
-  });
-  return result.status;
+  // Ctrl-C and termination requests go to the sandbox's foreground process group, as a terminal
+  // would send them; runsc exits when the sandbox's init does.
+  const controller = new SandboxController();
+  const forward = (signal: NodeJS.Signals): void => controller.signalForeground(os.constants.signals[signal]);
+  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  for (const signal of forwarded) process.on(signal, forward);
+  try {
+    const result = await runSandbox({
+      argv,
+      env,
+      platform: flags.platform,
+      root: flags.root,
+      cwd: flags.cwd ?? process.cwd(),
+      strace: flags.strace ? (line: string) => process.stderr.write(`${line}\n`) : undefined,
+      controller,
+    });
+    return result.status;
+  } finally {
+    for (const signal of forwarded) process.off(signal, forward);
+  }
 }

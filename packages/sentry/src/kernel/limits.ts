@@ -50,6 +50,15 @@ export class ResourceLimits {
     this.limits[Rlimit.RTPRIO] = { cur: 0n, max: 0n };
   }
 
+  /** Returns a copy for a new process, which inherits its parent's limits. */
+  copy(): ResourceLimits {
+    const copy = new ResourceLimits();
+    this.limits.forEach((limit, resource) => {
+      copy.limits[resource] = { cur: limit.cur, max: limit.max };
+    });
+    return copy;
+  }
+
   get(resource: number): Limit {
     return this.limits[resource];
   }

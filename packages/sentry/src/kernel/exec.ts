@@ -1,0 +1,188 @@
+/**
+ * execve: replaces the program a thread group runs. The new image is loaded into a new memory
+ * manager and address space, so a file that cannot run leaves the caller untouched and gets an
+ * error. Once the image is loaded the call cannot fail: the other threads of the group exit, the
+ * descriptor table stops being shared and loses its close-on-exec descriptors, and caught
+ * signals return to their default action.
+ *
+ * A file that starts with "#!" is a script: the interpreter named on that line runs instead, with
+ * the optional argument from the line and the script's path before the original arguments.
+ */
+import { Errno, fail, SysError } from '../errno.js';
+import { ExecError } from '../loader/elf.js';
+import { loadExecutable } from '../loader/loader.js';
+import { MemoryManager } from '../mm/memory-manager.js';
+import type { FileDescription } from '../vfs/file.js';
+import { AT_FDCWD } from '../vfs/flags.js';
+import { dropFdTable, dropMemory, holdFdTable, holdMemory, userCount } from './shared-resources.js';
+import type { Task } from './task.js';
+
+/** Bytes of the file's start that decide its format, and the longest "#!" line (BINPRM_BUF_SIZE). */
+const BINPRM_BUF_SIZE = 256;
+
+/** How many interpreters may be chained ("#!" scripts run by "#!" scripts), as Linux allows. */
+const MAX_INTERPRETER_DEPTH = 4;
+
+const SIG_IGN = 1n;
+const SS_DISABLE = 2;
+
+export interface ExecRequest {
+  /** Path of the program, in the VFS's latin1 form. */
+  readonly path: string;
+  readonly dirfd: number;
+  readonly argv: readonly string[];
+  readonly envp: readonly string[];
+  /** AT_EMPTY_PATH: run the file `dirfd` refers to. */
+  readonly emptyPath?: boolean;
+  /** AT_SYMLINK_NOFOLLOW: a final symbolic link fails with ELOOP. */
+  readonly noFollow?: boolean;
+}
+
+interface Program {
+  readonly file: FileDescription;
+  /** Canonical sandbox path, for /proc/self/exe. */
+  readonly path: string;
+}
+
+function openProgram(task: Task, request: ExecRequest, path: string, dirfd: number): Program {
+  const vfs = task.kernel.vfs;
+  if (request.emptyPath && path === '') {
+    const file = task.fdTable.get(dirfd);
+    const reopened = vfs.openExecutable(task.fs, file.path, task);
+    return reopened;
+  }
+  if (path === '') fail(Errno.ENOENT);
+  const resolved = vfs.resolve(task.fs, dirfd, path, !request.noFollow, task);
+  return vfs.openExecutable(task.fs, resolved.path, task);
+}
+
+async function readStart(task: Task, file: FileDescription): Promise<Buffer> {
+  const start = Buffer.alloc(BINPRM_BUF_SIZE);
+  let done = 0;
+  while (done < start.length) {
+    const pending = file.pread(task, start.subarray(done), done);
+    const count = typeof pending === 'number' ? pending : await pending;
+    if (count === 0) break;
+    done += count;
+  }
+  return start.subarray(0, done);
+}
+
+/**
+ * Parses a "#!" line: the interpreter and at most one argument (the rest of the line, trimmed),
+ * as Linux does. Returns undefined when the file is not a script.
+ */
+export function parseInterpreterLine(start: Uint8Array): { interpreter: string; argument?: string } | undefined {
+  if (start.length < 2 || start[0] !== 0x23 || start[1] !== 0x21) return undefined;
+  let end = start.indexOf(0x0a);
+  if (end < 0) end = start.length;
+  const line = Buffer.from(start.subarray(2, end)).toString('latin1').replace(/[ \t]+$/, '').replace(/^[ \t]+/, '');
+  if (line === '') fail(Errno.ENOEXEC);
+  const space = line.search(/[ \t]/);
+  if (space < 0) return { interpreter: line };
+  const argument = line.slice(space).trim();
+  return argument === '' ? { interpreter: line.slice(0, space) } : { interpreter: line.slice(0, space), argument };
+}
+
+/** Converts a latin1 VFS string into the JavaScript string the initial stack writer expects. */
+function toArgument(latin1: string): string {
+  // NOTE: the loader writes arguments as UTF-8, so a byte sequence that is not valid UTF-8 does
+  // not survive execve unchanged.
+  return Buffer.from(latin1, 'latin1').toString('utf8');
+}
+
+/** Everything after the image is loaded: the part of execve that cannot fail. */
+function commitExec(task: Task, program: Program, mm: MemoryManager, filename: string): void {
+  const group = task.threadGroup;
+
+  for (const other of group.tasks) {
+    if (other !== task) other.requestExit();
+  }
+
+  const oldMm = task.mm;
+  task.mm = mm;
+  holdMemory(mm);
+  dropMemory(oldMm);
+
+  if (userCount(task.fdTable) > 1) {
+    const own = task.fdTable.fork();
+    holdFdTable(own);
+    dropFdTable(task.fdTable);
+    task.fdTable = own;
+  }
+  task.fdTable.closeOnExec();
+
+  // Caught signals return to SIG_DFL; ignored ones stay ignored. The alternate stack is gone.
+  const signals = task.signals;
+  signals.actions.forEach((action, index) => {
+    signals.actions[index] = action.handler === SIG_IGN ? { ...action, flags: 0n } : { handler: 0n, flags: 0n, restorer: 0n, mask: 0n };
+  });
+  signals.altStack = { sp: 0n, flags: SS_DISABLE, size: 0n };
+
+  task.exePath = program.path;
+  task.name = filename.slice(filename.lastIndexOf('/') + 1).slice(0, 15);
+  task.clearChildTid = 0;
+  task.robustListHead = 0;
+  task.robustListLength = 0;
+  group.execed = true;
+  task.vforkDone?.();
+  task.vforkDone = undefined;
+}
+
+/**
+ * Runs execve for `task`. Resolves 0 once the new program is in place (its registers are set and
+ * the result in rax is the 0 a new program starts with), or throws SysError.
+ */
+export async function execve(task: Task, request: ExecRequest): Promise<number> {
+  let path = request.path;
+  let dirfd = request.dirfd;
+  let argv = request.argv.map(toArgument);
+  let depth = 0;
+
+  for (;;) {
+    const program = openProgram(task, request, path, dirfd);
+    try {
+      const start = await readStart(task, program.file);
+      const script = parseInterpreterLine(start);
+      if (script !== undefined) {
+        if (++depth > MAX_INTERPRETER_DEPTH) fail(Errno.ELOOP);
+        const scriptPath = request.emptyPath && path === '' ? program.path : path;
+        argv = [toArgument(script.interpreter), ...(script.argument === undefined ? [] : [toArgument(script.argument)]), toArgument(scriptPath), ...argv.slice(1)];
+        path = script.interpreter;
+        dirfd = AT_FDCWD;
+        continue;
+      }
+      await loadProgram(task, program, argv, request, path);
+      return 0;
+    } finally {
+      program.file.decRef();
+    }
+  }
+}
+
+async function loadProgram(task: Task, program: Program, argv: string[], request: ExecRequest, filename: string): Promise<void> {
+  const kernel = task.kernel;
+  const oldMm = task.mm;
+  const savedRegisters = new Uint8Array(task.regs.bytes);
+  const mm = new MemoryManager(kernel.memoryFile, kernel.platform.newAddressSpace(), kernel.layout);
+  task.mm = mm;
+  try {
+    await loadExecutable(task, program.file, { argv, envp: request.envp.map(toArgument), execFn: filename });
+  } catch (error) {
+    task.mm = oldMm;
+    task.regs.bytes.set(savedRegisters);
+    mm.release();
+    mm.addressSpace.release();
+    if (error instanceof ExecError) throw new SysError(error.errno);
+    throw error;
+  }
+  if (task.exiting) {
+    // Killed while loading: the old image is what exits.
+    task.mm = oldMm;
+    mm.release();
+    mm.addressSpace.release();
+    return;
+  }
+  task.mm = oldMm;
+  commitExec(task, program, mm, filename);
+}
