@@ -14,8 +14,10 @@ import { SwitchKind } from '@tsvisor/platform-api';
 import { Errno, SysError } from '../errno.js';
 import { Sys } from '../syscalls/numbers.js';
 import { syscallName, syscallTable } from '../syscalls/table.js';
-import { SIGSEGV } from './signal-state.js';
-import { SIGPIPE, signalSelf } from './signals.js';
+import { SI_USER, Signal } from './signals/constants.js';
+import { raisePlatformSignal, raiseSegmentationFault } from './signals/faults.js';
+import { sendToGroup } from './signals/send.js';
+import { userSigInfo } from './signals/siginfo.js';
 import { formatSyscall, signalName } from './strace.js';
 import { exitTask } from './exit.js';
 import { handleAttention, isRestartCode } from './signal-delivery.js';
@@ -132,7 +134,8 @@ export async function runTask(task: Task): Promise<void> {
 
   while (!task.exiting) {
     if (task.attention) {
-      handleAttention(task, undefined);
+      const waiting = handleAttention(task, undefined);
+      if (waiting !== undefined) await waiting;
       if (task.exiting) break;
     }
     const switched = context.switch(task.mm.addressSpace, regs);
@@ -158,8 +161,13 @@ export async function runTask(task: Task): Promise<void> {
         }
         if (task.exiting) break;
         regs.rax = result;
-        if (result === -Errno.EPIPE && SIGPIPE_CALLS.has(nr)) signalSelf(task, SIGPIPE);
-        if (task.attention || isRestartCode(result)) handleAttention(task, result);
+        if (result === -Errno.EPIPE && SIGPIPE_CALLS.has(nr)) {
+          sendToGroup(task.threadGroup, userSigInfo(Signal.SIGPIPE, SI_USER, task.tgid, task.creds.uid), task);
+        }
+        if (task.attention || isRestartCode(result)) {
+          const waiting = handleAttention(task, result);
+          if (waiting !== undefined) await waiting;
+        }
         break;
       }
 
@@ -168,14 +176,13 @@ export async function runTask(task: Task): Promise<void> {
         const access = context.faultAccess;
         if (task.mm.handleFault(addr, access)) break;
         if (taskLog.enabled) taskLog('task %d: segmentation fault at 0x%s (access %d), rip 0x%s', task.tid, addr.toString(16), access, regs.rip.toString(16));
-        task.killGroup(SIGSEGV);
+        raiseSegmentationFault(task, addr, access);
         break;
       }
 
       case SwitchKind.Signal: {
-        const signo = signalNumber(context.signalInfo);
-        if (taskLog.enabled) taskLog('task %d: killed by %s at rip 0x%s', task.tid, signalName(signo), regs.rip.toString(16));
-        task.killGroup(signo);
+        if (taskLog.enabled) taskLog('task %d: %s at rip 0x%s', task.tid, signalName(signalNumber(context.signalInfo)), regs.rip.toString(16));
+        raisePlatformSignal(task, context.signalInfo);
         break;
       }
 

@@ -13,4 +13,5 @@ import './sendfile.js';
 import './signal.js';
 import './socket.js';
 import './stat.js';
+import './time.js';
 import './xattr.js';

@@ -1,6 +1,6 @@
 /**
- * System information and time: uname, sysinfo, getrandom, resource limits, clocks, sleeping and
- * CPU affinity. Time comes from the host's clocks; the sandbox has no clock of its own.
+ * System information and time: uname, sysinfo, getrandom, resource limits, clocks and CPU
+ * affinity. Time comes from the host's clocks; the sandbox has no clock of its own.
  */
 import { randomFillSync } from 'node:crypto';
 import * as os from 'node:os';
@@ -23,16 +23,11 @@ const CLOCK_REALTIME_ALARM = 8;
 const CLOCK_BOOTTIME_ALARM = 9;
 const CLOCK_TAI = 11;
 
-/** Resolution Linux reports for the coarse clocks: one tick at HZ=250. */
-const COARSE_RESOLUTION_NS = 4_000_000n;
-
 const GRND_NONBLOCK = 1;
 const GRND_RANDOM = 2;
 const GRND_INSECURE = 4;
 /** Linux returns at most this many bytes from one getrandom call. */
 const GETRANDOM_MAX = 33554431;
-
-const TIMER_ABSTIME = 1;
 
 /** struct timespec, reused so that clock_gettime allocates nothing. */
 const timespec = Buffer.alloc(16);
@@ -44,7 +39,8 @@ function realtimeNs(): bigint {
   return process.hrtime.bigint() + realtimeOffset;
 }
 
-function clockNs(task: Task, clock: number): bigint {
+/** Reads clock `clock` in nanoseconds; EINVAL for an unknown clock. */
+export function clockNs(task: Task, clock: number): bigint {
   switch (clock | 0) {
     case CLOCK_REALTIME:
     case CLOCK_REALTIME_COARSE:
@@ -69,32 +65,19 @@ function clockNs(task: Task, clock: number): bigint {
   }
 }
 
-function writeTimespec(task: Task, addr: number, ns: bigint): void {
+export function writeTimespec(task: Task, addr: number, ns: bigint): void {
   timespec.writeBigInt64LE(ns / NS_PER_SECOND, 0);
   timespec.writeBigInt64LE(ns % NS_PER_SECOND, 8);
   task.mm.copyOut(addr, timespec);
 }
 
 /** Reads a struct timespec and returns it in nanoseconds; EINVAL for a malformed one. */
-function readTimespec(task: Task, addr: number): bigint {
+export function readTimespec(task: Task, addr: number): bigint {
   const bytes = task.mm.copyIn(addr, 16);
   const seconds = bytes.readBigInt64LE(0);
   const nanoseconds = bytes.readBigInt64LE(8);
   if (seconds < 0n || nanoseconds < 0n || nanoseconds >= NS_PER_SECOND) fail(Errno.EINVAL);
   return seconds * NS_PER_SECOND + nanoseconds;
-}
-
-/** Maximum delay of setTimeout in milliseconds. Longer sleeps wait in several steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-async function sleep(ns: bigint): Promise<number> {
-  let ms = Number(ns / 1_000_000n) + (ns % 1_000_000n === 0n ? 0 : 1);
-  while (ms > 0) {
-    const step = Math.min(ms, MAX_TIMER_MS);
-    await new Promise((resolve) => setTimeout(resolve, step));
-    ms -= step;
-  }
-  return 0;
 }
 
 function uname(task: Task, addr: number): number {
@@ -188,14 +171,6 @@ registerSyscall('clock_gettime', (task, clock, addr) => {
   writeTimespec(task, addr, clockNs(task, clock));
   return 0;
 }, { args: ['int', 'ptr'] });
-registerSyscall('clock_getres', (task, clock, addr) => {
-  clockNs(task, clock);
-  if (addr !== 0) {
-    const coarse = (clock | 0) === CLOCK_REALTIME_COARSE || (clock | 0) === CLOCK_MONOTONIC_COARSE;
-    writeTimespec(task, addr, coarse ? COARSE_RESOLUTION_NS : 1n);
-  }
-  return 0;
-}, { args: ['int', 'ptr'] });
 registerSyscall('gettimeofday', (task, tv, tz) => {
   if (tv !== 0) {
     const ns = realtimeNs();
@@ -218,22 +193,6 @@ registerSyscall('time', (task, addr) => {
   return Number(seconds);
 }, { args: ['ptr'] });
 
-registerSyscall('nanosleep', (task, request, _remaining) => sleep(readTimespec(task, request)), {
-  args: ['ptr', 'ptr'],
-  support: 'partial',
-  note: 'sleeps cannot be interrupted by signals yet, so the remaining time is never written',
-});
-registerSyscall('clock_nanosleep', (task, clock, flags, request, _remaining) => {
-  let ns = readTimespec(task, request);
-  const now = clockNs(task, clock);
-  if ((flags & TIMER_ABSTIME) !== 0) ns = ns > now ? ns - now : 0n;
-  return sleep(ns);
-}, {
-  args: ['int', 'flags', 'ptr', 'ptr'],
-  support: 'partial',
-  note: 'sleeps cannot be interrupted by signals yet, so the remaining time is never written',
-});
-registerSyscall('sched_yield', () => 0);
 registerSyscall('sched_getaffinity', sched_getaffinity, { args: ['int', 'int', 'ptr'] });
 registerSyscall('getcpu', (task, cpu, node) => {
   const zero = Buffer.alloc(4);
