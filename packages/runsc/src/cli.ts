@@ -3,9 +3,8 @@
  * cause, and a non-zero exit status; --debug adds the details.
  */
 import createDebug from 'debug';
-import * as fs from 'node:fs';
 import { PlatformUnavailableError } from '@tsvisor/platform-api';
-import { defaultFlags, flagsHelp, parseFlags, UsageError, type Flags } from './flags.js';
+import { applyDebugFlags, defaultFlags, flagsHelp, parseFlags, UsageError, type Flags } from './flags.js';
 import { runDo } from './commands/do.js';
 import { runPlatforms } from './commands/platforms.js';
 import { runVersion } from './commands/version.js';
@@ -25,17 +24,6 @@ export function usage(): string {
   return `Usage: runsc [FLAGS] COMMAND [FLAGS] [ARGS...]\n\nCommands:\n${commands}\n\nFlags:\n${flagsHelp()}\n`;
 }
 
-function configureDebug(flags: Flags): void {
-  if (!flags.debug && flags.debugLog === undefined) return;
-  createDebug.enable(process.env.DEBUG ? `${process.env.DEBUG},tsvisor:*` : 'tsvisor:*');
-  if (flags.debugLog !== undefined) {
-    const fd = fs.openSync(flags.debugLog, 'a');
-    createDebug.log = (...args: unknown[]) => {
-      fs.writeSync(fd, `${args.map(String).join(' ')}\n`);
-    };
-  }
-}
-
 /** Runs runsc with the given arguments and returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
   const flags = defaultFlags();
@@ -51,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError(`unknown command "${name}"; the commands are ${Object.keys(COMMANDS).join(', ')}`);
     }
     index++;
-    configureDebug(flags);
+    applyDebugFlags(flags);
     log('command %s, arguments %o', name, argv.slice(index));
     return await command.run(argv.slice(index), flags);
   } catch (error) {

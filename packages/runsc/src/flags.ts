@@ -1,3 +1,6 @@
+import createDebug from 'debug';
+import * as fs from 'node:fs';
+
 /**
  * Command-line flags with gVisor's names where the meaning is the same. Flags may come before the
  * command (`runsc --platform=ptrace do ...`, as gVisor takes them) or after it, before the program.
@@ -83,7 +86,7 @@ export class UsageError extends Error {
 }
 
 export function defaultFlags(): Flags {
-  return { platform: 'auto', platformModules: [], strace: false, debug: false, network: 'none', root: '/', env: [], help: false };
+  return { platform: process.env.TSVISOR_PLATFORM || 'auto', platformModules: [], strace: false, debug: false, network: 'none', root: '/', env: [], help: false };
 }
 
 /**
@@ -138,4 +141,25 @@ export function flagsHelp(): string {
   return Object.entries(FLAG_SPECS)
     .map(([name, spec]) => `  --${spec.takesValue ? `${name}=VALUE` : name}`.padEnd(26) + spec.help)
     .join('\n');
+}
+
+let debugApplied = false;
+
+/** Turns on every tsvisor:* debug namespace for --debug, writing to the --debug-log file if one is named. */
+export function applyDebugFlags(flags: Flags): void {
+  if (debugApplied || (!flags.debug && flags.debugLog === undefined)) return;
+  debugApplied = true;
+  createDebug.enable(process.env.DEBUG ? `${process.env.DEBUG},tsvisor:*` : 'tsvisor:*');
+  if (flags.debugLog === undefined) return;
+
+  let fd: number;
+  try {
+    fd = fs.openSync(flags.debugLog, 'a');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UsageError(`cannot open the --debug-log file ${flags.debugLog} (${reason}); name a writable file`);
+  }
+  createDebug.log = (...args: unknown[]) => {
+    fs.writeSync(fd, `${args.map(String).join(' ')}\n`);
+  };
 }

@@ -26,7 +26,10 @@ export interface SandboxOptions {
   readonly argv: readonly string[];
   /** The environment, as NAME=VALUE strings. Defaults to none. */
   readonly env?: readonly string[];
-  /** Platform name, or "auto" (the default) for the fastest one that can run here. */
+  /**
+   * Platform name, or "auto" for the fastest one that can run here. Defaults to the
+   * TSVISOR_PLATFORM environment variable, then "auto".
+   */
   readonly platform?: string;
   /** Host directory exposed read-only as the sandbox's "/". Defaults to "/". */
   readonly root?: string;
@@ -212,7 +215,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     }
     cleanup.unshift(() => executable.file.decRef());
 
-    const platform = openPlatform(options.platform ?? 'auto');
+    const platform = openPlatform(options.platform ?? (process.env.TSVISOR_PLATFORM || 'auto'));
     const kernel = new Kernel(platform, vfs, { strace: options.strace });
     cleanup.unshift(() => kernel.close());
 

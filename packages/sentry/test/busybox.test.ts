@@ -9,8 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listPlatforms } from '@tsvisor/platform-api';
-import { descendants, openMemfds, runInSandbox, runNative, writeNumbers } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, runNative, testPlatforms, writeNumbers } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
@@ -63,7 +62,7 @@ function prepare(): string {
 const dir = prepare();
 const memfdsBefore = openMemfds();
 const descendantsBefore = descendants();
-const platforms = listPlatforms().filter((platform) => platform.available).map((platform) => platform.name);
+const platforms = testPlatforms();
 
 async function compare(platform: string, argv: string[]): Promise<void> {
   const native = runNative(argv, dir, ENV);

@@ -12,10 +12,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listPlatforms } from '@tsvisor/platform-api';
 import { Sys } from '../src/syscalls/numbers.js';
 import { syscallTable } from '../src/syscalls/table.js';
-import { descendants, openMemfds, runInSandbox, runNative, writeNumbers } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, runNative, testPlatforms, writeNumbers } from './helpers/host.js';
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -128,7 +127,7 @@ function prepare(): string {
 const dir = prepare();
 const memfdsBefore = openMemfds();
 const descendantsBefore = descendants();
-const platforms = listPlatforms().filter((platform) => platform.available).map((platform) => platform.name);
+const platforms = testPlatforms();
 
 async function compare(platform: string, argv: string[]): Promise<Buffer> {
   const native = runNative(argv, dir, ENV);

@@ -1,16 +1,17 @@
 import * as os from 'node:os';
 import { loadPlatformModule } from '@tsvisor/platform-api';
 import { runSandbox, SandboxController } from '@tsvisor/sentry';
-import { parseFlags, UsageError, type Flags } from '../flags.js';
+import { applyDebugFlags, flagsHelp, parseFlags, UsageError, type Flags } from '../flags.js';
 
 /** `runsc do [FLAGS] [--] PROGRAM [ARGS...]`: runs one program and returns its exit status. */
 export async function runDo(args: string[], flags: Flags): Promise<number> {
   const start = parseFlags(args, flags);
   const argv = args.slice(start);
   if (flags.help) {
-    process.stdout.write('Usage: runsc do [FLAGS] [--] PROGRAM [ARGS...]\n');
+    process.stdout.write(`Usage: runsc do [FLAGS] [--] PROGRAM [ARGS...]\n\nFlags:\n${flagsHelp()}\n`);
     return 0;
   }
+  applyDebugFlags(flags);
   if (argv.length === 0) {
     throw new UsageError('missing program; usage: runsc do [FLAGS] [--] PROGRAM [ARGS...]');
   }
@@ -24,7 +25,7 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
     .filter((entry): entry is [string, string] => entry[1] !== undefined)
     .map(([name, value]) => `${name}=${value}`);
   for (const assignment of flags.env) {
-    if (!assignment.includes('=')) throw new UsageError(`--env needs NAME=VALUE, got "${assignment}"`);
+    if (assignment.indexOf('=') < 1) throw new UsageError(`--env needs NAME=VALUE, got "${assignment}"`);
     env.push(assignment);
   }
 

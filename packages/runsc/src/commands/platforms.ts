@@ -1,9 +1,10 @@
 import { listPlatforms, loadPlatformModule, platformLoadErrors } from '@tsvisor/platform-api';
-import { parseFlags, type Flags } from '../flags.js';
+import { applyDebugFlags, parseFlags, type Flags } from '../flags.js';
 
 /** `runsc platforms`: one line per installed platform, best first, with why it cannot run here. */
 export async function runPlatforms(args: string[], flags: Flags): Promise<number> {
   parseFlags(args, flags);
+  applyDebugFlags(flags);
   for (const specifier of flags.platformModules) loadPlatformModule(specifier);
 
   const listings = listPlatforms();

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { listPlatforms } from '@tsvisor/platform-api';
 import { runSandbox, type SandboxOptions } from '../../src/index.js';
 
 export interface RunOutput {
@@ -108,4 +109,14 @@ export function writeNumbers(file: string, bytes: number): void {
     size += line.length + 1;
   }
   fs.writeFileSync(file, lines.join('\n') + '\n');
+}
+
+/**
+ * Platforms a test that compares every platform should use: the one named by TSVISOR_PLATFORM
+ * when the suite is run once per platform, otherwise every platform available here.
+ */
+export function testPlatforms(): string[] {
+  const chosen = process.env.TSVISOR_PLATFORM;
+  if (chosen) return [chosen];
+  return listPlatforms().filter((platform) => platform.available).map((platform) => platform.name);
 }
