@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 
 const child = spawn('npx', ['lerna', 'run', 'test', '--concurrency', '1', '--stream'], {
   stdio: ['ignore', 'pipe', 'inherit'],
+  env: { ...process.env, NX_DAEMON: 'false' },
 });
 
 const totals = { passed: 0, total: 0, skipped: 0 };
