@@ -1,6 +1,9 @@
 /** Imports every system call family so that each registers its calls in the table. */
+import './clone.js';
 import './dir.js';
+import './exec.js';
 import './fd.js';
+import './futex.js';
 import './info.js';
 import './ioctl.js';
 import './misc-fs.js';
@@ -14,4 +17,5 @@ import './signal.js';
 import './socket.js';
 import './stat.js';
 import './time.js';
+import './wait.js';
 import './xattr.js';
