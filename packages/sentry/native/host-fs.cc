@@ -381,6 +381,15 @@ Napi::Value HostGetWinsize(const Napi::CallbackInfo& info) {
   return Result(env, 0);
 }
 
+// hostFionread(fd): the bytes ready to read (ioctl FIONREAD), or -errno.
+Napi::Value HostFionread(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0)) return ThrowType(env, "hostFionread(fd) expects a number");
+  int available = 0;
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), FIONREAD, &available) < 0) return Result(env, -errno);
+  return Result(env, available);
+}
+
 // hostPoll(fd, events): the ready events right now (poll with a zero timeout), or -errno.
 Napi::Value HostPoll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -504,6 +513,7 @@ void InitHostFs(Napi::Env env, Napi::Object exports) {
   exports.Set("hostTcgets", Napi::Function::New(env, HostTcgets));
   exports.Set("hostGetWinsize", Napi::Function::New(env, HostGetWinsize));
   exports.Set("hostPoll", Napi::Function::New(env, HostPoll));
+  exports.Set("hostFionread", Napi::Function::New(env, HostFionread));
   exports.Set("hostWatchFd", Napi::Function::New(env, HostWatchFd));
   exports.Set("hostUnwatchFd", Napi::Function::New(env, HostUnwatchFd));
 }

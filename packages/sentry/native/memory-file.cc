@@ -22,6 +22,9 @@ namespace {
 constexpr uint64_t kChunkSize = uint64_t{1} << 30;
 constexpr uint64_t kPageSize = 4096;
 
+// MADV_POPULATE_WRITE from <linux/mman.h>, which older C library headers lack.
+constexpr int kMadvPopulateWrite = 23;
+
 class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
  public:
   static void Define(Napi::Env env, Napi::Object exports) {
@@ -31,6 +34,8 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
       InstanceMethod<&MemoryFile::Resize>("resize"),
       InstanceMethod<&MemoryFile::Chunk>("chunk"),
       InstanceMethod<&MemoryFile::Decommit>("decommit"),
+      InstanceMethod<&MemoryFile::Resident>("resident"),
+      InstanceMethod<&MemoryFile::Prefault>("prefault"),
       InstanceMethod<&MemoryFile::Close>("close"),
     });
     exports.Set("MemoryFile", constructor);
@@ -129,6 +134,48 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(offset), off_t(length)) != 0) {
       ThrowErrno(env, "fallocate(PUNCH_HOLE) of the memory file", errno);
     }
+    return env.Undefined();
+  }
+
+  // prefault(offset, length): allocates host memory for every page of a range now, as mlock and
+  // MAP_POPULATE promise, instead of on first write. MADV_POPULATE_WRITE (Linux 5.14) leaves the
+  // pages resident as mincore sees them; fallocate, the fallback, only reserves them.
+  Napi::Value Prefault(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    uint64_t offset = uint64_t(info[0].As<Napi::Number>().DoubleValue());
+    uint64_t length = uint64_t(info[1].As<Napi::Number>().DoubleValue());
+    if (offset % kPageSize != 0 || length % kPageSize != 0 || offset + length > capacity_) {
+      Napi::RangeError::New(env, "prefault range must be page-aligned and within the capacity").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (madvise(base_ + offset, length, kMadvPopulateWrite) == 0) return env.Undefined();
+    if (errno != EINVAL) {
+      ThrowErrno(env, "madvise(MADV_POPULATE_WRITE) of the memory file", errno);
+      return env.Undefined();
+    }
+    if (fallocate(fd_, FALLOC_FL_KEEP_SIZE, off_t(offset), off_t(length)) != 0) ThrowErrno(env, "fallocate of the memory file", errno);
+    return env.Undefined();
+  }
+
+  // resident(offset, length, out): fills out[i] with 1 when page i of the range is in host memory
+  // (mincore on the sentry's mapping). Pages allocated but never written are holes, so they read 0.
+  Napi::Value Resident(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    uint64_t offset = uint64_t(info[0].As<Napi::Number>().DoubleValue());
+    uint64_t length = uint64_t(info[1].As<Napi::Number>().DoubleValue());
+    if (!info[2].IsTypedArray() || offset % kPageSize != 0 || length % kPageSize != 0 || offset + length > capacity_) {
+      Napi::RangeError::New(env, "resident(offset, length, out): page-aligned range within the capacity and a Uint8Array expected").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Uint8Array out = info[2].As<Napi::Uint8Array>();
+    if (out.ElementLength() < length / kPageSize) {
+      Napi::RangeError::New(env, "resident: the output array has fewer elements than the range has pages").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (mincore(base_ + offset, length, out.Data()) != 0) ThrowErrno(env, "mincore of the memory file", errno);
+    for (size_t i = 0; i < length / kPageSize; i++) out[i] &= 1;
     return env.Undefined();
   }
 

@@ -17,6 +17,10 @@ export interface NativeMemoryFile {
   chunk(index: number): ArrayBuffer;
   /** Frees the pages of a page-aligned range (fallocate PUNCH_HOLE); they read as zeros afterwards. */
   decommit(offset: number, length: number): void;
+  /** Allocates host memory for every page of a page-aligned range now (MADV_POPULATE_WRITE). */
+  prefault(offset: number, length: number): void;
+  /** Sets out[i] to 1 when page i of the page-aligned range is in host memory, else 0 (mincore). */
+  resident(offset: number, length: number, out: Uint8Array): void;
   /** Detaches every chunk ArrayBuffer, unmaps the file and closes the memfd. Idempotent. */
   close(): void;
 }
@@ -51,6 +55,8 @@ export interface NativeHostFs {
   hostTcgets(fd: number, out: Uint8Array): number;
   hostGetWinsize(fd: number, out: Uint8Array): number;
   hostPoll(fd: number, events: number): number;
+  /** Bytes ready to read on a pipe, socket or terminal (ioctl FIONREAD), or -errno. */
+  hostFionread(fd: number): number;
   /** Calls `callback` once with the ready events or -errno; returns a watch id or -errno. */
   hostWatchFd(fd: number, events: number, callback: (result: number) => void): number;
   hostUnwatchFd(id: number): void;

@@ -102,6 +102,19 @@ export class MemoryFile implements MappableFile {
     return false;
   }
 
+  /** Makes the host allocate memory for [offset, offset + length) now rather than on first write. */
+  prefault(offset: number, length: number): void {
+    this.file.prefault(offset, length);
+  }
+
+  /**
+   * Fills `out` with one byte per page of [offset, offset + length), 1 when the host holds the page
+   * in memory. Allocated pages that were never written are holes and report 0.
+   */
+  resident(offset: number, length: number, out: Uint8Array): void {
+    this.file.resident(offset, length, out);
+  }
+
   /** Reference count of the page containing `offset`. */
   refCount(offset: number): number {
     return this.refs[Math.floor(offset / PAGE_SIZE)] ?? 0;

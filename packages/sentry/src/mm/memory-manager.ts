@@ -294,15 +294,23 @@ export class MemoryManager {
     }
   }
 
-  /** Commits every page of [start, end) (page-aligned), as MAP_POPULATE and mlock do. Throws ENOMEM when part is not mapped. */
+  /**
+   * Commits every page of [start, end) (page-aligned) and makes the host back each one with
+   * memory, as MAP_POPULATE and mlock fault pages in. Throws ENOMEM when part is not mapped.
+   */
   populate(start: number, end: number): void {
     if (!this.isFullyMapped(start, end)) fail(Errno.ENOMEM);
     this.commit(start, end);
+    for (const piece of this.committed.overlapping(start, end)) {
+      const from = Math.max(start, piece.start);
+      this.memoryFile.prefault(piece.offset + (from - piece.start), Math.min(end, piece.end) - from);
+    }
   }
 
   /**
-   * Fills `out` with one byte per page of [start, end), 1 when the page is committed (resident),
-   * as mincore does. Throws ENOMEM when part of the range is not mapped.
+   * Fills `out` with one byte per page of [start, end), 1 when the page is in host memory, as
+   * mincore does. A page committed with its fault window but never touched reports 0, because the
+   * host allocates memory-file pages on first write. Throws ENOMEM when part of the range is not mapped.
    */
   residency(start: number, end: number, out: Uint8Array): void {
     if (!this.isFullyMapped(start, end)) fail(Errno.ENOMEM);
@@ -310,7 +318,8 @@ export class MemoryManager {
     for (const piece of this.committed.overlapping(start, end)) {
       const from = Math.max(start, piece.start);
       const to = Math.min(end, piece.end);
-      out.fill(1, (from - start) / PAGE_SIZE, (to - start) / PAGE_SIZE);
+      const first = (from - start) / PAGE_SIZE;
+      this.memoryFile.resident(piece.offset + (from - piece.start), to - from, out.subarray(first, first + (to - from) / PAGE_SIZE));
     }
   }
 

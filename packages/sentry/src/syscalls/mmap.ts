@@ -103,6 +103,7 @@ function mmap(task: Task, addr: number, length: number, prot: number, flags: num
   const growsDown = (flags & MapFlag.GROWSDOWN) !== 0;
   if (file === undefined) {
     mm.mapAnonymous(start, size, prot, { shared, populate, growsDown });
+    if (populate) mm.populate(start, start + size);
     return start;
   }
   const { dev, ino } = file.stat();

@@ -24,6 +24,8 @@ const POLLOUT = 0x4;
 /** Terminal ioctl requests the stream implements, from <asm-generic/ioctls.h>. */
 export const TCGETS = 0x5401;
 export const TIOCGWINSZ = 0x5413;
+export const TIOCGPGRP = 0x540f;
+export const FIONREAD = 0x541b;
 
 /** sizeof(struct termios) as the kernel's TCGETS writes it on x86-64, and sizeof(struct winsize). */
 const KERNEL_TERMIOS_SIZE = 36;
@@ -174,8 +176,25 @@ export class HostStream extends FileBase {
     return checked(native.hostLseek(this.fd, offset, whence));
   }
 
-  /** Implements TCGETS and TIOCGWINSZ by querying the real terminal (ENOTTY when it is not one). */
+  /**
+   * Implements TCGETS and TIOCGWINSZ by querying the real terminal (ENOTTY when it is not one),
+   * FIONREAD by asking the host, and TIOCGPGRP with the sandbox's foreground process group, whose
+   * id is one of the sandbox's, not the host's.
+   */
   override ioctl(task: Task, request: number, arg: number): number {
+    if (request === FIONREAD) {
+      const available = Buffer.alloc(4);
+      available.writeInt32LE(checked(native.hostFionread(this.fd)));
+      task.mm.copyOut(arg, available);
+      return 0;
+    }
+    if (request === TIOCGPGRP) {
+      checked(native.hostTcgets(this.fd, new Uint8Array(KERNEL_TERMIOS_SIZE)));
+      const pgid = Buffer.alloc(4);
+      pgid.writeInt32LE(task.kernel.foregroundPgid);
+      task.mm.copyOut(arg, pgid);
+      return 0;
+    }
     if (request === TCGETS) {
       const termios = new Uint8Array(KERNEL_TERMIOS_SIZE);
       checked(native.hostTcgets(this.fd, termios));
