@@ -1,8 +1,9 @@
 /**
  * End to end: dynamically linked programs (glibc's ld.so, coreutils, perl, python3) run natively
  * and in the sandbox on every platform that can run here, and must give the same stdout and exit
- * status. Also checks /proc/self/maps from inside a program, and that a 64 GiB PROT_NONE
- * reservation costs the sandbox almost no resident memory.
+ * status. Also checks /proc/self/maps from inside a program, that a 64 GiB PROT_NONE
+ * reservation costs the sandbox almost no resident memory, and that fork copies only the pages
+ * that are written afterwards.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,6 +15,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Sys } from '../src/syscalls/numbers.js';
 import { syscallTable } from '../src/syscalls/table.js';
+import { runSandbox } from '../src/index.js';
 import { descendants, openMemfds, runInSandbox, runNative, testPlatforms, writeNumbers } from './helpers/host.js';
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
@@ -90,6 +92,36 @@ int main(void) {
 }
 `;
 
+/**
+ * Writes 32 MiB, forks, and lets parent and child each write the first page. The child then waits
+ * for a byte on stdin, so the test can count the memory file's pages while both processes live.
+ */
+const FORK_SOURCE = `
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+  size_t size = 32 << 20;
+  char *memory = mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  memset(memory, 'o', size);
+  pid_t child = fork();
+  if (child == 0) {
+    memory[0] = 'c';
+    printf("child sees %c%c\\n", memory[0], memory[4096]);
+    fflush(stdout);
+    char byte;
+    return read(0, &byte, 1) == 1 ? 0 : 4;
+  }
+  memory[0] = 'p';
+  int status;
+  waitpid(child, &status, 0);
+  printf("parent sees %c%c, child exited %d\\n", memory[0], memory[4096], WEXITSTATUS(status));
+  return 0;
+}
+`;
+
 const PERL_SCRIPT = 'my %h = (apple => 3, pear => 5); my $s = "id=42;name=tsvisor"; my ($id) = $s =~ /id=(\\d+)/; ' +
   'printf("%s:%d %s %05.1f\\n", $_, $h{$_}, $id, $h{$_} / 3) for sort keys %h;';
 
@@ -106,7 +138,7 @@ const PYTHON_MODULES = [
 
 function prepare(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-dynamic-'));
-  const sources: Array<[string, string]> = [['hello', HELLO_SOURCE], ['maps', MAPS_SOURCE], ['reserve', RESERVE_SOURCE]];
+  const sources: Array<[string, string]> = [['hello', HELLO_SOURCE], ['maps', MAPS_SOURCE], ['reserve', RESERVE_SOURCE], ['fork', FORK_SOURCE]];
   for (const [name, source] of sources) {
     fs.writeFileSync(path.join(dir, `${name}.c`), source);
     execFileSync('gcc', ['-O2', '-o', path.join(dir, name), path.join(dir, `${name}.c`)]);
@@ -177,6 +209,48 @@ function reservationResidentBytes(platform: string): Promise<number> {
   });
 }
 
+/** Bytes of host memory behind this process's memory file, from the memfd's allocated blocks. */
+function memoryFileBytes(): number {
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target.startsWith('/memfd:tsvisor-memory')) return fs.statSync(`/proc/self/fd/${fd}`).blocks * 512;
+  }
+  throw new Error('no memory file is open');
+}
+
+/**
+ * Runs the fork program with stdin on a FIFO, and returns its stdout and the memory file's size
+ * once the child has written its page.
+ */
+async function runForkProgram(platform: string): Promise<{ stdout: string; status: number; allocated: number }> {
+  const fifo = path.join(dir, `stdin-${platform}`);
+  execFileSync('mkfifo', [fifo]);
+  // O_RDWR, so that opening the FIFO does not wait for a writer.
+  const stdin = fs.openSync(fifo, 'r+');
+  const feeder = fs.openSync(fifo, 'w');
+  const outputPath = path.join(dir, `fork-${platform}.out`);
+  const stdout = fs.openSync(outputPath, 'w+');
+  let allocated = -1;
+  const poll = setInterval(() => {
+    if (allocated >= 0 || !fs.readFileSync(outputPath, 'utf8').includes('child sees')) return;
+    allocated = memoryFileBytes();
+    fs.writeSync(feeder, 'x');
+  }, 5);
+  try {
+    const result = await runSandbox({ argv: [path.join(dir, 'fork')], platform, stdio: [stdin, stdout, stdout] });
+    return { stdout: fs.readFileSync(outputPath, 'utf8'), status: result.status, allocated };
+  } finally {
+    clearInterval(poll);
+    for (const fd of [stdin, feeder, stdout]) fs.closeSync(fd);
+    fs.rmSync(fifo);
+  }
+}
+
 /** python3's sqlite3 and hashlib start threads, so those cases wait for futex to be implemented. */
 const futexImplemented = syscallTable[Sys.futex]?.handler !== undefined;
 
@@ -203,6 +277,15 @@ for (const platform of platforms) {
     const sorted = await compare(platform, ['/usr/bin/sort', '-n', 'numbers.txt']);
     const native = execFileSync('sh', ['-c', 'sort -n numbers.txt | md5sum'], { cwd: dir, env: { LC_ALL: 'C' } }).toString();
     assert.is(`${createHash('md5').update(sorted).digest('hex')}  -\n`, native);
+  });
+
+  test('fork copies only written pages', async () => {
+    const run = await runForkProgram(platform);
+    assert.is(run.status, 0);
+    assert.is(run.stdout, 'child sees co\nparent sees po, child exited 0\n');
+    const written = 32 * 1024 * 1024;
+    assert.ok(run.allocated >= written, `the memory file holds ${run.allocated} bytes, less than the ${written} written`);
+    assert.ok(run.allocated < written + 8 * 1024 * 1024, `the memory file holds ${run.allocated} bytes after fork: untouched pages were copied`);
   });
 
   test('64 GiB reservation stays small', async () => {
