@@ -6,6 +6,7 @@ import type { AccessBits, AddressSpace, Context, Registers, SwitchKind } from '@
 import { SwitchKind as Kind } from '@tsvisor/platform-api';
 import createDebug from 'debug';
 import type { SystrapAddressSpace, ThreadOwner } from './address-space.js';
+import { fromNativeError } from './errors.js';
 import type { NativeAddon, NativeContext } from './native.js';
 
 const log = createDebug('tsvisor:platform:systrap');
@@ -73,7 +74,12 @@ export class SystrapContext implements Context, ThreadOwner {
       this.threads.set(space, slot);
     }
 
-    const kind = this.native.switch(space.native, slot, regs.buffer);
+    let kind: number;
+    try {
+      kind = this.native.switch(space.native, slot, regs.buffer);
+    } catch (error) {
+      throw fromNativeError(error);
+    }
     if (kind !== PENDING) return kind as SwitchKind;
 
     return new Promise<SwitchKind>((resolve, reject) => {
@@ -118,7 +124,7 @@ export class SystrapContext implements Context, ThreadOwner {
     try {
       kind = this.native.complete(pending.registers.buffer);
     } catch (error) {
-      pending.reject(error as Error);
+      pending.reject(fromNativeError(error) as Error);
       return;
     }
     pending.resolve(kind as SwitchKind);

@@ -11,6 +11,7 @@ import { probe } from './probe.js';
 export { SystrapPlatform, DEFAULT_SPIN_MICROSECONDS } from './platform.js';
 export { SystrapAddressSpace } from './address-space.js';
 export { SystrapContext } from './context.js';
+export { StubDestroyedError } from './errors.js';
 
 registerPlatform({
   name: 'systrap',

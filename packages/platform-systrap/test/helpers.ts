@@ -39,6 +39,30 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Pids of processes on this host that map or hold a stub's shared region (memfd "tsvisor-systrap-stub"). */
+export function holdersOfStubMemfds(): number[] {
+  const holders: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const maps = fs.readFileSync(`/proc/${entry}/maps`, 'utf8');
+      const fds = fs.readdirSync(`/proc/${entry}/fd`).map((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${entry}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      });
+      if (maps.includes('tsvisor-systrap-stub') || fds.some((target) => target.includes('tsvisor-systrap-stub'))) {
+        holders.push(Number(entry));
+      }
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return holders;
+}
+
 export function freshRegisters(rip: number): Registers {
   const regs = new Registers();
   regs.reset();

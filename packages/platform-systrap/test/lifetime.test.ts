@@ -1,40 +1,15 @@
 import * as assert from 'uvu/assert';
 import { test } from 'uvu';
 import { spawn, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isAlive } from './helpers.js';
+import { holdersOfStubMemfds, isAlive } from './helpers.js';
 
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'run-and-wait.ts');
 
 async function waitUntilGone(pid: number): Promise<boolean> {
   for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 20));
   return !isAlive(pid);
-}
-
-/** Pids of processes on this host that map or hold a stub's shared region (memfd "tsvisor-systrap-stub"). */
-function holdersOfStubMemfds(): number[] {
-  const holders: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const maps = fs.readFileSync(`/proc/${entry}/maps`, 'utf8');
-      const fds = fs.readdirSync(`/proc/${entry}/fd`).map((fd) => {
-        try {
-          return fs.readlinkSync(`/proc/${entry}/fd/${fd}`);
-        } catch {
-          return '';
-        }
-      });
-      if (maps.includes('tsvisor-systrap-stub') || fds.some((target) => target.includes('tsvisor-systrap-stub'))) {
-        holders.push(Number(entry));
-      }
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return holders;
 }
 
 test('stub dies when Node is SIGKILLed', async () => {

@@ -1,10 +1,11 @@
 // Stub processes: start-up, control requests, descriptor passing and thread creation.
 //
 // The control thread executes one system call per request (see stub.cc). Requests come only
-// from the JavaScript main thread, so the header needs no lock on this side.
+// from the JavaScript main thread, so the request and reply pages need no lock on this side.
 #include "address_space.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -36,6 +37,8 @@ namespace {
 
 // How long a control request or a thread start may take before the stub is declared hung.
 constexpr uint64_t kControlTimeoutUs = 5000000;
+// How long a vanished stub thread's process gets to report its own death, in milliseconds.
+constexpr int kProcessExitGraceMs = 100;
 // How long one futex sleep lasts before the waiter checks whether the stub still lives.
 constexpr long kLivenessCheckNs = 20000000;
 
@@ -68,6 +71,9 @@ const char* StartStepName(int status) {
     case 26: return "rt_sigaction of a trapped signal failed";
     case 27: return "prctl(PR_SET_NO_NEW_PRIVS) failed";
     case 28: return "seccomp(SECCOMP_SET_MODE_FILTER) failed; seccomp filters are unavailable or forbidden";
+    case 29: return "sigaltstack in a new stub thread failed";
+    case 30: return "seccomp(SECCOMP_SET_MODE_FILTER) of a new stub thread failed";
+    case 31: return "mprotect of the stub's request page failed";
     default: return nullptr;
   }
 }
@@ -139,12 +145,16 @@ StubProcess::StubProcess(const StubOptions& options) : options_(options), slot_u
   }
   shared_ = static_cast<uint8_t*>(shared);
 
-  std::vector<sock_filter> filter = BuildStubFilter();
-  if (filter.size() > HDR_FILTER_MAX_INSNS) throw HostError("the stub's seccomp program is too long");
-  std::memcpy(shared_ + HDR_FILTER, filter.data(), filter.size() * sizeof(sock_filter));
-  auto* program = reinterpret_cast<sock_fprog*>(shared_ + HDR_FPROG);
-  program->len = static_cast<unsigned short>(filter.size());
-  program->filter = reinterpret_cast<sock_filter*>(STUB_SHARED_ADDRESS + HDR_FILTER);
+  try {
+    StoreProgram(HDR_FPROG_PROCESS, HDR_FILTER_PROCESS, BuildProcessFilter());
+    StoreProgram(HDR_FPROG_THREAD, HDR_FILTER_THREAD, BuildThreadFilter());
+  } catch (const std::exception& error) {
+    munmap(shared_, STUB_SHARED_SIZE);
+    close(memfd_);
+    throw HostError(std::string("systrap: building the stub's seccomp programs failed: ") + error.what());
+  }
+  // The stub reports start-up by storing sequence number 0 here.
+  DoneSequence()->store(~0u);
   *reinterpret_cast<uint64_t*>(shared_ + HDR_SPIN_TICKS) = options_.stub_spin_ticks;
   *reinterpret_cast<uint64_t*>(shared_ + HDR_HAS_FSGSBASE) = (getauxval(AT_HWCAP2) & 2) != 0 ? 1 : 0;
 
@@ -173,7 +183,7 @@ StubProcess::StubProcess(const StubOptions& options) : options_(options), slot_u
   pidfd_ = pidfd;
 
   try {
-    WaitForControl(CTRL_IDLE, "start-up");
+    WaitForControl(0, "start-up");
   } catch (...) {
     Kill();
     munmap(shared_, STUB_SHARED_SIZE);
@@ -204,13 +214,48 @@ std::string StubProcess::ExitReason() {
   if (waitid(static_cast<idtype_t>(P_PIDFD), pidfd_, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) {
     return "";
   }
+  const std::string stub = "stub process " + std::to_string(pid_);
   if (info.si_code == CLD_EXITED) {
     exit_reason_ = DescribeStartFailure(info.si_status);
+  } else if (info.si_status == SIGKILL) {
+    // The sentry's own SIGKILL sets killed_ first, so this one came from outside the sandbox
+    // (the OOM killer, or a user).
+    exit_reason_ = stub + " was killed by signal KILL from outside the sandbox";
   } else {
-    exit_reason_ = std::string("stub process was killed by signal ") + sigabbrev_np(info.si_status);
-    if (info.si_status == SIGSYS) exit_reason_ += " (a system call the stub's seccomp program rejects)";
+    // Nothing but application code can make the stub fault or break its seccomp program: the
+    // stub's own code never does either once it has started.
+    exit_reason_ = std::string(kStubDestroyed) + " (" + stub + " was killed by signal " + sigabbrev_np(info.si_status);
+    if (info.si_status == SIGSYS) exit_reason_ += " after a system call from the stub's code that its seccomp program rejects";
+    exit_reason_ += ")";
   }
   return exit_reason_;
+}
+
+std::string StubProcess::ThreadExitReason(int slot) {
+  std::string reason = ExitReason();
+  if (!reason.empty()) return reason;
+
+  // CLONE_CHILD_CLEARTID zeroes this word when the thread exits. The stub ends a thread only
+  // when the sentry sets SLOT_EXIT, so a thread that ended otherwise jumped to the stub's exit.
+  if (SlotWord(slot, SLOT_CLEAR_TID)->load(std::memory_order_acquire) == 0) {
+    // When the whole stub dies, its threads go before the process becomes waitable, so give the
+    // process a moment to report how it died, which is the better explanation.
+    int pidfd = -1;
+    {
+      std::lock_guard<std::mutex> lock(exit_mutex_);
+      if (!killed_ && pidfd_ >= 0) pidfd = dup(pidfd_);
+    }
+    if (pidfd >= 0) {
+      pollfd exited = {pidfd, POLLIN, 0};
+      poll(&exited, 1, kProcessExitGraceMs);
+      close(pidfd);
+      reason = ExitReason();
+      if (!reason.empty()) return reason;
+    }
+    return std::string(kStubDestroyed) + " (its thread in slot " + std::to_string(slot) + " of stub process " +
+           std::to_string(pid_) + " exited)";
+  }
+  return "";
 }
 
 void StubProcess::Kill() {
@@ -231,25 +276,33 @@ void StubProcess::Kill() {
 }
 
 void StubProcess::WakeAllWaiters() {
-  FutexWake(reinterpret_cast<std::atomic<uint32_t>*>(shared_ + HDR_CTRL_STATE));
+  FutexWake(DoneSequence());
   for (int slot = 0; slot < STUB_MAX_THREADS; slot++) {
     if (slot_used_[slot]) FutexWake(SlotWord(slot, SLOT_STATE));
   }
 }
 
-void StubProcess::WaitForControl(uint32_t busy_value, const char* what) {
-  auto* state = reinterpret_cast<std::atomic<uint32_t>*>(shared_ + HDR_CTRL_STATE);
+void StubProcess::StoreProgram(size_t fprog_offset, size_t filter_offset, const std::vector<sock_filter>& filter) {
+  std::memcpy(shared_ + filter_offset, filter.data(), filter.size() * sizeof(sock_filter));
+  auto* program = reinterpret_cast<sock_fprog*>(shared_ + fprog_offset);
+  program->len = static_cast<unsigned short>(filter.size());
+  program->filter = reinterpret_cast<sock_filter*>(STUB_SHARED_ADDRESS + filter_offset);
+}
+
+void StubProcess::WaitForControl(uint32_t sequence, const char* what) {
+  auto* done = DoneSequence();
   auto* sleeping = reinterpret_cast<std::atomic<uint32_t>*>(shared_ + HDR_CTRL_SENTRY_SLEEPING);
 
   const uint64_t start = ReadTsc();
-  while (state->load(std::memory_order_acquire) == busy_value) {
+  while (done->load(std::memory_order_acquire) != sequence) {
     if (ReadTsc() - start > options_.sentry_spin_ticks) break;
     __builtin_ia32_pause();
   }
 
   const uint64_t deadline = start + kControlTimeoutUs * TscTicksPerMicrosecond();
   sleeping->exchange(1);
-  while (state->load(std::memory_order_acquire) == busy_value) {
+  for (uint32_t current = done->load(std::memory_order_acquire); current != sequence;
+       current = done->load(std::memory_order_acquire)) {
     const std::string reason = ExitReason();
     if (!reason.empty()) {
       sleeping->store(0);
@@ -259,7 +312,7 @@ void StubProcess::WaitForControl(uint32_t busy_value, const char* what) {
       sleeping->store(0);
       throw HostError(std::string("systrap ") + what + ": the stub process did not respond within 5 seconds (timed out)");
     }
-    FutexWait(state, busy_value, kLivenessCheckNs);
+    FutexWait(done, current, kLivenessCheckNs);
   }
   sleeping->store(0);
 }
@@ -275,12 +328,13 @@ long StubProcess::Request(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64
   args[4] = a4;
   args[5] = a5;
 
-  auto* state = reinterpret_cast<std::atomic<uint32_t>*>(shared_ + HDR_CTRL_STATE);
+  auto* request = reinterpret_cast<std::atomic<uint32_t>*>(shared_ + HDR_REQ_SEQ);
   auto* stub_sleeping = reinterpret_cast<std::atomic<uint32_t>*>(shared_ + HDR_CTRL_STUB_SLEEPING);
-  state->exchange(CTRL_REQUEST);
-  if (stub_sleeping->load() != 0) FutexWake(state);
+  const uint32_t sequence = ++request_sequence_;
+  request->exchange(sequence);
+  if (stub_sleeping->load() != 0) FutexWake(request);
 
-  WaitForControl(CTRL_REQUEST, "control request");
+  WaitForControl(sequence, "control request");
   return static_cast<long>(*reinterpret_cast<uint64_t*>(shared_ + HDR_REQ_RESULT));
 }
 
@@ -312,7 +366,7 @@ int StubProcess::StubDescriptorFor(int fd) {
   std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
   if (sendmsg(socket_, &message, MSG_NOSIGNAL) != 1) throw HostError("sendmsg of a descriptor to the stub", errno);
 
-  // The stub receives into buffers in the header; their addresses are the stub's.
+  // The stub receives into buffers in the reply page, at the addresses it has there.
   auto* stub_message = reinterpret_cast<msghdr*>(shared_ + HDR_MSGHDR);
   auto* stub_iov = reinterpret_cast<iovec*>(shared_ + HDR_IOVEC);
   std::memset(stub_message, 0, sizeof(msghdr));
@@ -371,8 +425,7 @@ int StubProcess::NewThread() {
   std::memset(SlotBase(slot), 0, 0x40);
 
   const uint64_t stub_slot = STUB_SHARED_ADDRESS + SLOT_FIRST_OFFSET + static_cast<uint64_t>(slot) * SLOT_SIZE;
-  const uint64_t flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
-                         CLONE_PARENT_SETTID | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID;
+  const uint64_t flags = StubThreadCloneFlags();
   const long tid = Request(SYS_clone, flags, stub_slot + SLOT_ALTSTACK, stub_slot + SLOT_TID,
                            stub_slot + SLOT_CLEAR_TID, 0, 0);
   if (tid < 0) throw HostError("clone in the stub", static_cast<int>(-tid));
@@ -398,7 +451,7 @@ int StubProcess::NewThread() {
 
 void StubProcess::ExitThread(int slot) {
   if (slot < 0 || slot >= STUB_MAX_THREADS || !slot_used_[slot]) return;
-  if (!killed_ && ExitReason().empty()) {
+  if (!killed_ && ExitReason().empty() && SlotWord(slot, SLOT_CLEAR_TID)->load() != 0) {
     auto* state = SlotWord(slot, SLOT_STATE);
     const uint64_t deadline = ReadTsc() + kControlTimeoutUs * TscTicksPerMicrosecond();
 

@@ -2,6 +2,7 @@
 #ifndef TSVISOR_SYSTRAP_ADDRESS_SPACE_H
 #define TSVISOR_SYSTRAP_ADDRESS_SPACE_H
 
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -14,6 +15,10 @@
 #include "layout.h"
 
 namespace systrap {
+
+// Start of every error about a stub that application code broke, for example by jumping into the
+// stub's code. The TypeScript side recognises it and raises StubDestroyedError.
+constexpr const char* kStubDestroyed = "the sandboxed program destroyed its stub";
 
 struct StubOptions {
   // How long the stub's threads spin before they sleep on a futex, in TSC ticks.
@@ -47,6 +52,9 @@ class StubProcess {
   // Returns an empty string while the stub runs, otherwise how it ended.
   std::string ExitReason();
 
+  // Returns an empty string while the thread in `slot` lives, otherwise why it is gone.
+  std::string ThreadExitReason(int slot);
+
   pid_t pid() const { return pid_; }
   pid_t ThreadId(int slot) const;
   uint8_t* SlotBase(int slot) const { return shared_ + SLOT_FIRST_OFFSET + static_cast<size_t>(slot) * SLOT_SIZE; }
@@ -62,7 +70,10 @@ class StubProcess {
 
  private:
   long Request(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
-  void WaitForControl(uint32_t busy_value, const char* what);
+  // Waits until the control thread has reported request `sequence` done.
+  void WaitForControl(uint32_t sequence, const char* what);
+  void StoreProgram(size_t fprog_offset, size_t filter_offset, const std::vector<sock_filter>& filter);
+  std::atomic<uint32_t>* DoneSequence() const { return reinterpret_cast<std::atomic<uint32_t>*>(shared_ + HDR_DONE_SEQ); }
   int StubDescriptorFor(int fd);
   std::string DescribeStartFailure(int status);
 
@@ -73,6 +84,7 @@ class StubProcess {
   int memfd_ = -1;
   uint8_t* shared_ = nullptr;
   bool killed_ = false;
+  uint32_t request_sequence_ = 0;
   std::mutex exit_mutex_;
   std::string exit_reason_;
   std::vector<bool> slot_used_;

@@ -103,8 +103,9 @@ int ContextCore::Switch(const std::shared_ptr<StubProcess>& stub, int slot, uint
   slot_ = slot;
   auto* state = stub->SlotWord(slot, SLOT_STATE);
   if (state->load(std::memory_order_acquire) != SLOT_EVENT) {
-    const std::string reason = stub->ExitReason();
-    throw HostError("systrap: the stub thread is not waiting for a switch" + (reason.empty() ? "" : ": " + reason));
+    const std::string reason = stub->ThreadExitReason(slot);
+    if (!reason.empty()) throw HostError("systrap: " + reason);
+    throw HostError("systrap: the stub thread is not waiting for a switch");
   }
 
   WriteFrame(regs);
@@ -175,7 +176,7 @@ void ContextCore::WaiterMain() {
         error = "the context was released during a switch";
         break;
       }
-      error = stub->ExitReason();
+      error = stub->ThreadExitReason(slot);
       if (!error.empty()) break;
       FutexWait(state, current, kLivenessCheckNs);
     }

@@ -1,10 +1,10 @@
 // Fixed layout of a systrap stub process, shared by the stub's assembly and the sentry side.
 //
 // A stub's address space contains nothing of the application below STUB_MAX_USER_ADDRESS. Above it
-// lie the stub's code (the only place from which the seccomp filter lets system calls through),
-// the control thread's private stack, and the shared region: one memfd mapped both here and in
-// the sentry. The shared region starts with a header page (control requests, the seccomp program)
-// followed by one slot per stub thread. A slot holds the thread's futex words and its alternate
+// lie the stub's code (the only place from which the seccomp programs let system calls through),
+// the control thread's stack, and the shared region: one memfd mapped both here and in the
+// sentry. The shared region starts with a read-only request page (control requests, the seccomp
+// programs) and a writable reply page, followed by one slot per stub thread. A slot holds the thread's futex words and its alternate
 // signal stack, so the kernel writes every signal frame straight into memory the sentry can read
 // and edit.
 //
@@ -26,28 +26,35 @@
 #define STUB_SHARED_FD 10
 #define STUB_SOCKET_FD 11
 
-// Header of the shared region.
-#define HDR_CTRL_STATE 0x00
-#define HDR_CTRL_STUB_SLEEPING 0x04
-#define HDR_CTRL_SENTRY_SLEEPING 0x08
-#define HDR_REQ_NR 0x10
-#define HDR_REQ_ARGS 0x18
-#define HDR_REQ_RESULT 0x48
-#define HDR_SPIN_TICKS 0x50
-#define HDR_HAS_FSGSBASE 0x58
-#define HDR_FPROG 0x60
-#define HDR_MSGHDR 0x80
-#define HDR_IOVEC 0xc0
-#define HDR_IOBYTE 0xd0
-#define HDR_CMSG 0xe0
-#define HDR_CMSG_SIZE 0x20
-#define HDR_FILTER 0x100
-#define HDR_FILTER_MAX_INSNS 96
+// Request page: the first page of the shared region, written by the sentry and mapped read-only
+// in the stub, so application code that runs in the stub cannot forge a control request or edit
+// the seccomp programs. The control thread runs a request when HDR_REQ_SEQ differs from the
+// sequence number it keeps in a register.
+#define HDR_REQ_SEQ 0x00
+#define HDR_REQ_NR 0x08
+#define HDR_REQ_ARGS 0x10
+#define HDR_SPIN_TICKS 0x40
+#define HDR_HAS_FSGSBASE 0x48
+// struct sock_fprog of the process filter (installed at start-up) and of the thread filter
+// (installed by each application thread on top of it).
+#define HDR_FPROG_PROCESS 0x60
+#define HDR_FPROG_THREAD 0x70
+#define HDR_FILTER_PROCESS 0x100
+#define HDR_FILTER_THREAD 0x800
+#define HDR_FILTER_MAX_INSNS 224
+#define HDR_REQUEST_PAGE_SIZE 0x1000
 
-// Values of HDR_CTRL_STATE.
-#define CTRL_IDLE 0
-#define CTRL_REQUEST 1
-#define CTRL_DONE 2
+// Reply page: the second page, writable by the stub. Application code can write it too, so the
+// sentry never trusts it for more than the result of its own request.
+#define HDR_DONE_SEQ 0x1000
+#define HDR_CTRL_STUB_SLEEPING 0x1004
+#define HDR_CTRL_SENTRY_SLEEPING 0x1008
+#define HDR_REQ_RESULT 0x1010
+#define HDR_MSGHDR 0x1040
+#define HDR_IOVEC 0x1080
+#define HDR_IOBYTE 0x1090
+#define HDR_CMSG 0x10a0
+#define HDR_CMSG_SIZE 0x20
 
 // A slot per stub thread. SLOT_SIZE is a power of two and slots are aligned to it, so the stub
 // finds its slot from any stack pointer inside it.

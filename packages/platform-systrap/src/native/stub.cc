@@ -7,10 +7,11 @@
 // shared region, installs the signal handlers and the seccomp filter, reports CTRL_DONE and
 // becomes the control thread.
 //
-// Control thread. It waits for CTRL_REQUEST in the header, makes the system call the sentry wrote
-// there (mmap, munmap, recvmsg, close or clone) and stores the result. A clone child starts at
-// thread_start: it points its alternate signal stack at its slot and executes int3, so its first
-// act is a trap like any other and it waits in the handler for the sentry's first switch.
+// Control thread. It waits until the sequence number in the read-only request page changes, makes
+// the system call the sentry wrote there (mmap, munmap, recvmsg, close or clone) and stores the
+// result in the reply page. A clone child starts at stub_thread_start. It points its alternate
+// signal stack at its slot, installs the thread filter (see filter.cc) and executes int3. Its first
+// act is thus a trap like any other, and it waits in the handler for the sentry's first switch.
 //
 // Handler. Every trapped system call (SIGSYS from SECCOMP_RET_TRAP), fault, exception and
 // interrupt lands in `handler` on the slot's alternate stack, so the kernel's signal frame
@@ -37,6 +38,12 @@ asm(R"(
 .globl tsvisor_systrap_stub_start
 .globl tsvisor_systrap_stub_stage2
 .globl tsvisor_systrap_stub_end
+.globl tsvisor_systrap_site_get_fs, tsvisor_systrap_site_get_gs, tsvisor_systrap_site_event_wake
+.globl tsvisor_systrap_site_event_yield, tsvisor_systrap_site_event_wait, tsvisor_systrap_site_set_fs
+.globl tsvisor_systrap_site_set_gs, tsvisor_systrap_site_thread_exit, tsvisor_systrap_site_sigreturn
+.globl tsvisor_systrap_site_altstack, tsvisor_systrap_site_thread_filter, tsvisor_systrap_site_fail
+.globl tsvisor_systrap_site_ctrl_yield, tsvisor_systrap_site_ctrl_wait, tsvisor_systrap_site_ctrl_request
+.globl tsvisor_systrap_site_ctrl_wake
 
 tsvisor_systrap_stub_start:
 
@@ -45,6 +52,16 @@ stub_handler:
     mov rbx, rsp
     movabs rax, )" STR(SLOT_MASK) R"(
     and rbx, rax
+    # A forged rt_sigreturn frame can move a thread's alternate signal stack out of its slot. Such
+    # a thread must not wait where the sentry never looks, so it ends the stub: ud2 with every
+    # signal blocked kills the process with SIGILL.
+    mov rax, rbx
+    movabs rcx, )" STR(STUB_SHARED_ADDRESS + SLOT_FIRST_OFFSET) R"(
+    sub rax, rcx
+    cmp rax, )" STR(STUB_MAX_THREADS * SLOT_SIZE) R"(
+    jb 20f
+    ud2
+20:
     mov qword ptr [rbx + )" STR(SLOT_SIGNO) R"(], rdi
     mov qword ptr [rbx + )" STR(SLOT_SIGINFO) R"(], rsi
     mov qword ptr [rbx + )" STR(SLOT_UCONTEXT) R"(], rdx
@@ -61,10 +78,12 @@ stub_handler:
     mov edi, 0x1003
     lea rsi, [rbx + )" STR(SLOT_FS_BASE) R"(]
     syscall
+tsvisor_systrap_site_get_fs:
     mov eax, 158
     mov edi, 0x1004
     lea rsi, [rbx + )" STR(SLOT_GS_BASE) R"(]
     syscall
+tsvisor_systrap_site_get_gs:
 2:
     mov eax, )" STR(SLOT_EVENT) R"(
     xchg dword ptr [rbx + )" STR(SLOT_STATE) R"(], eax
@@ -75,6 +94,7 @@ stub_handler:
     mov esi, 1
     mov edx, 1
     syscall
+tsvisor_systrap_site_event_wake:
 3:
     rdtsc
     shl rdx, 32
@@ -91,6 +111,7 @@ stub_handler:
     jnz 19f
     mov eax, 24
     syscall
+tsvisor_systrap_site_event_yield:
 19:
     rdtsc
     shl rdx, 32
@@ -109,6 +130,7 @@ stub_handler:
     xor esi, esi
     xor r10d, r10d
     syscall
+tsvisor_systrap_site_event_wait:
     jmp 5b
 6:
     mov dword ptr [rbx + )" STR(SLOT_STUB_SLEEPING) R"(], 0
@@ -128,22 +150,26 @@ stub_handler:
     mov edi, 0x1002
     mov rsi, qword ptr [rbx + )" STR(SLOT_FS_BASE) R"(]
     syscall
+tsvisor_systrap_site_set_fs:
     mov eax, 158
     mov edi, 0x1001
     mov rsi, qword ptr [rbx + )" STR(SLOT_GS_BASE) R"(]
     syscall
+tsvisor_systrap_site_set_gs:
     ret
 
 stub_thread_exit:
     mov eax, 60
     xor edi, edi
     syscall
+tsvisor_systrap_site_thread_exit:
     ud2
 
 # sa_restorer of every handler.
 stub_restorer:
     mov eax, 15
     syscall
+tsvisor_systrap_site_sigreturn:
     ud2
 
 # First instructions of a thread made by the control thread's clone: rsp is inside its slot.
@@ -160,6 +186,20 @@ stub_thread_start:
     mov rdi, rsp
     xor esi, esi
     syscall
+tsvisor_systrap_site_altstack:
+    mov edi, 29
+    test rax, rax
+    jnz stub_fail
+
+    # seccomp(SECCOMP_SET_MODE_FILTER, 0, &thread program): application threads may make none of
+    # the control thread's system calls, whatever code they jump to.
+    mov eax, 317
+    mov edi, 1
+    xor esi, esi
+    movabs rdx, )" STR(STUB_SHARED_ADDRESS + HDR_FPROG_THREAD) R"(
+    syscall
+tsvisor_systrap_site_thread_filter:
+    mov edi, 30
     test rax, rax
     jnz stub_fail
     int3
@@ -169,6 +209,7 @@ stub_thread_start:
 stub_fail:
     mov eax, 231
     syscall
+tsvisor_systrap_site_fail:
     ud2
 
 # Stage 2, entered from the forked child with rdi = address of this temporary copy of the code.
@@ -242,6 +283,14 @@ stub_stage3:
     cmp rax, rdi
     mov edi, 24
     jne stub_fail
+    mov eax, 10
+    movabs rdi, )" STR(STUB_SHARED_ADDRESS) R"(
+    mov esi, )" STR(HDR_REQUEST_PAGE_SIZE) R"(
+    mov edx, 1
+    syscall
+    mov edi, 31
+    test rax, rax
+    jnz stub_fail
     mov eax, 3
     mov edi, )" STR(STUB_SHARED_FD) R"(
     syscall
@@ -299,14 +348,16 @@ stub_stage3:
     mov eax, 317
     mov edi, 1
     xor esi, esi
-    lea rdx, [rbx + )" STR(HDR_FPROG) R"(]
+    lea rdx, [rbx + )" STR(HDR_FPROG_PROCESS) R"(]
     syscall
     mov edi, 28
     test rax, rax
     jnz stub_fail
+    xor ebp, ebp
     jmp stub_ctrl_done
 
-# Control loop: wait for a request, make its system call, report the result.
+# Control loop: wait for a request, make its system call, report the result. ebp holds the
+# sequence number of the last request run, in a register so that application code cannot change it.
 stub_ctrl_loop:
     rdtsc
     shl rdx, 32
@@ -314,14 +365,15 @@ stub_ctrl_loop:
     mov r12, rax
     mov r13, qword ptr [rbx + )" STR(HDR_SPIN_TICKS) R"(]
 11:
-    cmp dword ptr [rbx + )" STR(HDR_CTRL_STATE) R"(], )" STR(CTRL_REQUEST) R"(
-    je 14f
+    cmp dword ptr [rbx + )" STR(HDR_REQ_SEQ) R"(], ebp
+    jne 14f
     pause
     inc r15d
     test r15d, 31
     jnz 19f
     mov eax, 24
     syscall
+tsvisor_systrap_site_ctrl_yield:
 19:
     rdtsc
     shl rdx, 32
@@ -332,18 +384,20 @@ stub_ctrl_loop:
     mov eax, 1
     xchg dword ptr [rbx + )" STR(HDR_CTRL_STUB_SLEEPING) R"(], eax
 12:
-    mov edx, dword ptr [rbx + )" STR(HDR_CTRL_STATE) R"(]
-    cmp edx, )" STR(CTRL_REQUEST) R"(
-    je 13f
+    cmp dword ptr [rbx + )" STR(HDR_REQ_SEQ) R"(], ebp
+    jne 13f
     mov eax, 202
-    lea rdi, [rbx + )" STR(HDR_CTRL_STATE) R"(]
+    lea rdi, [rbx + )" STR(HDR_REQ_SEQ) R"(]
     xor esi, esi
+    mov edx, ebp
     xor r10d, r10d
     syscall
+tsvisor_systrap_site_ctrl_wait:
     jmp 12b
 13:
     mov dword ptr [rbx + )" STR(HDR_CTRL_STUB_SLEEPING) R"(], 0
 14:
+    mov ebp, dword ptr [rbx + )" STR(HDR_REQ_SEQ) R"(]
     mov rax, qword ptr [rbx + )" STR(HDR_REQ_NR) R"(]
     mov r12, rax
     mov rdi, qword ptr [rbx + )" STR(HDR_REQ_ARGS) R"(]
@@ -353,6 +407,7 @@ stub_ctrl_loop:
     mov r8, qword ptr [rbx + )" STR(HDR_REQ_ARGS) R"( + 32]
     mov r9, qword ptr [rbx + )" STR(HDR_REQ_ARGS) R"( + 40]
     syscall
+tsvisor_systrap_site_ctrl_request:
     cmp r12, 56
     jne 15f
     test rax, rax
@@ -360,15 +415,16 @@ stub_ctrl_loop:
 15:
     mov qword ptr [rbx + )" STR(HDR_REQ_RESULT) R"(], rax
 stub_ctrl_done:
-    mov eax, )" STR(CTRL_DONE) R"(
-    xchg dword ptr [rbx + )" STR(HDR_CTRL_STATE) R"(], eax
+    mov eax, ebp
+    xchg dword ptr [rbx + )" STR(HDR_DONE_SEQ) R"(], eax
     cmp dword ptr [rbx + )" STR(HDR_CTRL_SENTRY_SLEEPING) R"(], 0
     je stub_ctrl_loop
     mov eax, 202
-    lea rdi, [rbx + )" STR(HDR_CTRL_STATE) R"(]
+    lea rdi, [rbx + )" STR(HDR_DONE_SEQ) R"(]
     mov esi, 1
     mov edx, 1
     syscall
+tsvisor_systrap_site_ctrl_wake:
     jmp stub_ctrl_loop
 
 # SIGSYS, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and the interrupt signal; zero ends the list.
