@@ -139,7 +139,7 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
 
   // prefault(offset, length): allocates host memory for every page of a range now, as mlock and
   // MAP_POPULATE promise, instead of on first write. MADV_POPULATE_WRITE (Linux 5.14) leaves the
-  // pages resident as mincore sees them; fallocate, the fallback, only reserves them.
+  // pages resident as mincore reports them. The fallback, fallocate, only reserves them.
   Napi::Value Prefault(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();

@@ -1,7 +1,7 @@
 /**
- * The smaller calls dynamic programs make, checked from inside a C program in the sandbox: xattrs
- * as on a file system without them, the nscd socket probe, umask, getpriority, fadvise64, mincore,
- * the mlock family, MAP_GROWSDOWN, FIONREAD, and TIOCGPGRP on a terminal.
+ * The smaller calls dynamic programs make, checked from inside a C program in the sandbox. They
+ * cover xattrs (as on a file system without them), the nscd socket probe, umask, getpriority,
+ * fadvise64, mincore, the mlock family, MAP_GROWSDOWN, FIONREAD, and TIOCGPGRP on a terminal.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

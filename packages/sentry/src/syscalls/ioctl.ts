@@ -28,7 +28,7 @@ function ioctl(task: Task, fdBits: number, request: number, arg: number): number
       return 0;
     }
     case FIONREAD: {
-      // Linux answers FIONREAD on regular files itself, with the bytes between offset and end.
+      // Linux handles FIONREAD on regular files itself: it returns the bytes between offset and end.
       const stat = file.stat();
       if (!isRegular(stat.mode)) return file.ioctl(task, command, arg);
       const available = Buffer.alloc(4);
