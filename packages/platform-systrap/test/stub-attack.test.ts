@@ -8,7 +8,7 @@ import { Access, SwitchKind, createPlatform } from '@tsvisor/platform-api';
 import type { Context, Platform } from '@tsvisor/platform-api';
 import { StubDestroyedError } from '../src/index.js';
 import type { SystrapAddressSpace } from '../src/index.js';
-import { CODE, PAGE, ScratchFile, freshRegisters, holdersOfStubMemfds } from './helpers.js';
+import { CODE, PAGE, ScratchFile, freshRegisters } from './helpers.js';
 
 const STUB_CODE_ADDRESS = 0x7fff00000000;
 const STUB_CODE_SIZE = 0x2000;
@@ -62,20 +62,22 @@ async function switchOrHang(ctx: Context, as: SystrapAddressSpace, regs: ReturnT
   }
 }
 
-/** Holders of the stub memfds or of `file` other than this process. */
+/**
+ * Processes other than this one that map `file`. A process forked from a stub inherits the
+ * stub's mapping of the test's code. Other users of systrap on this host map only their own files.
+ */
 function strangers(file: ScratchFile): number[] {
   const target = fs.readlinkSync(`/proc/self/fd/${file.fd}`).replace(' (deleted)', '');
-  const holders = new Set(holdersOfStubMemfds());
+  const holders: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (fs.readFileSync(`/proc/${entry}/maps`, 'utf8').includes(target)) holders.add(Number(entry));
+      if (fs.readFileSync(`/proc/${entry}/maps`, 'utf8').includes(target)) holders.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }
   }
-  holders.delete(process.pid);
-  return [...holders];
+  return holders;
 }
 
 /** Pids of the live processes whose parent is `pid`. */
