@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { descendants, openMemfds, runInSandbox, runNative, testPlatforms, writeNumbers } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, runNative, testPlatforms, writeNumbers, settledHostState } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
@@ -108,9 +108,9 @@ cleanup('at least one platform ran', () => {
 
 cleanup('no stub process or memfd is left', async () => {
   // Stub processes are reaped asynchronously after close(); give them a moment.
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.equal(descendants(), descendantsBefore, 'descendant processes left behind');
-  assert.equal(openMemfds(), memfdsBefore, 'memfds left open');
+  const left = await settledHostState(descendantsBefore, memfdsBefore);
+  assert.equal(left.descendants, descendantsBefore, 'descendant processes left behind');
+  assert.equal(left.memfds, memfdsBefore, 'memfds left open');
 });
 
 cleanup.after(() => {

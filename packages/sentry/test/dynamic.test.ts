@@ -16,7 +16,7 @@ import * as assert from 'uvu/assert';
 import { Sys } from '../src/syscalls/numbers.js';
 import { syscallTable } from '../src/syscalls/table.js';
 import { runSandbox } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, runNative, testPlatforms, writeNumbers } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, runNative, testPlatforms, writeNumbers, settledHostState } from './helpers/host.js';
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -300,9 +300,9 @@ const cleanup = suite('after the dynamic programs');
 
 cleanup('no stub process or memfd is left', async () => {
   // Stub processes are reaped asynchronously after close(); give them a moment.
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.equal(descendants(), descendantsBefore, 'descendant processes left behind');
-  assert.equal(openMemfds(), memfdsBefore, 'memfds left open');
+  const left = await settledHostState(descendantsBefore, memfdsBefore);
+  assert.equal(left.descendants, descendantsBefore, 'descendant processes left behind');
+  assert.equal(left.memfds, memfdsBefore, 'memfds left open');
 });
 
 cleanup.after(() => {

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runSandbox, SandboxError } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, settledHostState } from './helpers/host.js';
 
 const CRASH_SOURCE = `
 #include <signal.h>
@@ -151,9 +151,9 @@ test('strace prints each call', async ({ dir }) => {
 });
 
 test('failed runs leave no process or memfd', async ({ memfdsBefore, descendantsBefore }) => {
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.equal(descendants(), descendantsBefore, 'descendant processes left behind');
-  assert.equal(openMemfds(), memfdsBefore, 'memfds left open');
+  const left = await settledHostState(descendantsBefore, memfdsBefore);
+  assert.equal(left.descendants, descendantsBefore, 'descendant processes left behind');
+  assert.equal(left.memfds, memfdsBefore, 'memfds left open');
 });
 
 test.run();

@@ -120,3 +120,23 @@ export function testPlatforms(): string[] {
   if (chosen) return [chosen];
   return listPlatforms().filter((platform) => platform.available).map((platform) => platform.name);
 }
+
+/**
+ * Waits until the descendant processes and open memfds are back to what they were before the
+ * sandbox ran, or until `timeoutMs` passes, and returns what is left then. Reaping a stub is
+ * asynchronous on some platforms, so a loaded machine needs more than one look.
+ */
+export async function settledHostState(
+  descendantsBefore: number[],
+  memfdsBefore: string[],
+  timeoutMs = 5000,
+): Promise<{ descendants: number[]; memfds: string[] }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = { descendants: descendants(), memfds: openMemfds() };
+    const settled = JSON.stringify(state.descendants) === JSON.stringify(descendantsBefore)
+      && JSON.stringify(state.memfds) === JSON.stringify(memfdsBefore);
+    if (settled || Date.now() >= deadline) return state;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
