@@ -15,6 +15,7 @@ import { MemoryManager } from '../mm/memory-manager.js';
 import type { FileDescription } from '../vfs/file.js';
 import { AT_FDCWD } from '../vfs/flags.js';
 import { dropFdTable, dropMemory, holdFdTable, holdMemory, userCount } from './shared-resources.js';
+import { resetSignalsForExec } from './signals/state.js';
 import type { Task } from './task.js';
 
 /** Bytes of the file's start that decide its format, and the longest "#!" line (BINPRM_BUF_SIZE). */
@@ -23,8 +24,6 @@ const BINPRM_BUF_SIZE = 256;
 /** How many interpreters may be chained ("#!" scripts run by "#!" scripts), as Linux allows. */
 const MAX_INTERPRETER_DEPTH = 4;
 
-const SIG_IGN = 1n;
-const SS_DISABLE = 2;
 
 export interface ExecRequest {
   /** Path of the program, in the VFS's latin1 form. */
@@ -112,12 +111,7 @@ function commitExec(task: Task, program: Program, mm: MemoryManager, filename: s
   }
   task.fdTable.closeOnExec();
 
-  // Caught signals return to SIG_DFL; ignored ones stay ignored. The alternate stack is gone.
-  const signals = task.signals;
-  signals.actions.forEach((action, index) => {
-    signals.actions[index] = action.handler === SIG_IGN ? { ...action, flags: 0n } : { handler: 0n, flags: 0n, restorer: 0n, mask: 0n };
-  });
-  signals.altStack = { sp: 0n, flags: SS_DISABLE, size: 0n };
+  resetSignalsForExec(task);
 
   task.exePath = program.path;
   task.name = filename.slice(filename.lastIndexOf('/') + 1).slice(0, 15);

@@ -12,6 +12,8 @@ import { SysError } from '../errno.js';
 import type { Kernel } from './kernel.js';
 import { dropFdTable, dropMemory, userCount } from './shared-resources.js';
 import { sendGroupSignal } from './signal-delivery.js';
+import { newSigInfo, type SigInfo, SigInfoField } from './signals/siginfo.js';
+import { groupSignalsOf } from './signals/state.js';
 import type { ExitStatus, Task } from './task.js';
 import { SIGCHLD, type ThreadGroup } from './thread-group.js';
 
@@ -19,6 +21,10 @@ const log = createDebug('tsvisor:sentry:task');
 
 const SIG_IGN = 1n;
 const SA_NOCLDWAIT = 0x2n;
+
+/** si_code of SIGCHLD for a child that exited or was killed, from <asm-generic/siginfo.h>. */
+const CLD_EXITED = 1;
+const CLD_KILLED = 2;
 
 const FUTEX_WAITERS = 0x80000000;
 const FUTEX_OWNER_DIED = 0x40000000;
@@ -101,12 +107,22 @@ function reparentChildren(group: ThreadGroup, init: ThreadGroup | undefined): vo
   if (zombies) init?.wakeChildWaiters();
 }
 
+/** The siginfo of the signal a child's exit sends its parent: who exited, and how. */
+function exitSigInfo(group: ThreadGroup, status: ExitStatus, uid: number): SigInfo {
+  const info = newSigInfo(group.exitSignal, status.signal === undefined ? CLD_EXITED : CLD_KILLED);
+  info.writeInt32LE(group.tgid, SigInfoField.pid);
+  info.writeUInt32LE(uid >>> 0, SigInfoField.uid);
+  info.writeInt32LE(status.signal ?? status.code ?? 0, SigInfoField.status);
+  return info;
+}
+
 /** Turns a group whose last task has gone into a zombie and tells its parent. */
 function finishGroup(task: Task, group: ThreadGroup): void {
   const kernel = task.kernel;
   const status: ExitStatus = group.exitStatus ?? { code: task.exitCode };
   group.exitStatus = status;
   group.zombie = true;
+  groupSignalsOf(group).release();
   if (log.enabled) log('thread group %d exited with %o', group.tgid, status);
 
   if (group === kernel.init) {
@@ -121,7 +137,7 @@ function finishGroup(task: Task, group: ThreadGroup): void {
     parent?.wakeChildWaiters();
     return;
   }
-  if (group.exitSignal !== 0) sendGroupSignal(parent, group.exitSignal);
+  if (group.exitSignal !== 0) sendGroupSignal(parent, group.exitSignal, undefined, exitSigInfo(group, status, task.creds.uid));
   parent.wakeChildWaiters();
 }
 

@@ -1,0 +1,99 @@
+/**
+ * End to end: programs that fork, exec, wait, use threads, pipes and signals give the same stdout
+ * and exit status in the sandbox as natively: busybox pipelines, a busybox sh script and a static
+ * pthread C program. Afterwards no host process and no memfd of a sandbox may be left.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { listPlatforms } from '@tsvisor/platform-api';
+import { descendants, openMemfds, runInSandbox, runNative } from './helpers/host.js';
+
+const BUSYBOX = '/usr/bin/busybox';
+const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
+const FIXTURES = path.join(__dirname, 'fixtures');
+
+/** Builds the C programs and the 200-file tree; returns the directory. */
+function prepare(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-processes-'));
+  execFileSync('gcc', ['-static', '-pthread', '-O2', '-o', path.join(dir, 'tasks-program'), path.join(FIXTURES, 'tasks-program.c')]);
+
+  const tree = path.join(dir, 'tree');
+  for (let i = 0; i < 200; i++) {
+    const sub = path.join(tree, `d${i % 7}`, `e${i % 3}`);
+    fs.mkdirSync(sub, { recursive: true });
+    fs.writeFileSync(path.join(sub, `file-${i}.txt`), `file ${i}\n`.repeat(i + 1));
+  }
+
+  const script = path.join(dir, 'hashbang.sh');
+  fs.writeFileSync(script, `#!${BUSYBOX} sh\necho "script $0 with $# arguments: $*"\nexit 4\n`, { mode: 0o755 });
+  return dir;
+}
+
+const dir = prepare();
+const memfdsBefore = openMemfds();
+const descendantsBefore = descendants();
+// NOTE: the kvm platform fails KVM_CREATE_VCPU with EEXIST when a second context is created, so
+// programs with more than one task cannot run on it yet.
+const platforms = listPlatforms()
+  .filter((platform) => platform.available && platform.name !== 'kvm')
+  .map((platform) => platform.name);
+
+async function compare(platform: string, argv: string[]): Promise<string> {
+  const native = runNative(argv, dir, ENV);
+  const sandboxed = await runInSandbox(argv, dir, ENV, { platform });
+  const label = `${argv.join(' ')} on ${platform}`;
+  assert.is(sandboxed.status, native.status, `exit status of ${label}; sandbox stderr: ${sandboxed.stderr}`);
+  assert.is(sandboxed.stdout.toString(), native.stdout.toString(), `stdout of ${label}`);
+  return sandboxed.stdout.toString();
+}
+
+const cases: Array<[string, string[]]> = [
+  ['echo a | wc -c', [BUSYBOX, 'sh', '-c', `echo a | ${BUSYBOX} wc -c`]],
+  ['find | sort | xargs md5sum | tail', [BUSYBOX, 'sh', '-c', 'busybox find tree -type f | busybox sort | busybox xargs busybox md5sum | busybox tail -n 20']],
+  ['sh script with traps and jobs', [BUSYBOX, 'sh', path.join(FIXTURES, 'tasks-script.sh')]],
+  ['pthread program', [path.join(dir, 'tasks-program')]],
+  ['subshells, exit codes and pids', [BUSYBOX, 'sh', '-c', '(exit 7); echo "status $?"; busybox sh -c "exit 9"; echo "status $?"; busybox false || exit 6']],
+  ['#! script run by exec', [BUSYBOX, 'sh', '-c', './hashbang.sh one two; echo "script status $?"']],
+];
+
+for (const platform of platforms) {
+  const test = suite(`processes on ${platform}`);
+  for (const [name, argv] of cases) test(name, async () => {
+    await compare(platform, argv);
+  });
+
+  test('pipeline output is complete', async () => {
+    const stdout = await compare(platform, [BUSYBOX, 'sh', '-c', 'busybox find tree -type f | busybox wc -l']);
+    assert.is(stdout.trim(), '200');
+  });
+
+  test('init is pid 1 without a parent', async () => {
+    // The trailing `true` keeps the shell from replacing itself with its last command.
+    const sandboxed = await runInSandbox([BUSYBOX, 'sh', '-c', 'echo "$$ $PPID"; busybox sh -c \'echo "$$ $PPID"\'; true'], dir, ENV, { platform });
+    assert.is(sandboxed.stdout.toString(), '1 0\n2 1\n');
+  });
+
+  test.run();
+}
+
+const cleanup = suite('after the process tests');
+
+cleanup('at least one platform ran', () => {
+  assert.ok(platforms.length > 0, 'no platform that runs several tasks is available');
+});
+
+cleanup('no host process or memfd is left', async () => {
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(descendants(), descendantsBefore, 'descendant processes left behind');
+  assert.equal(openMemfds(), memfdsBefore, 'memfds left open');
+});
+
+cleanup.after(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+cleanup.run();
