@@ -1,7 +1,7 @@
 /**
  * End to end: programs that fork, exec, wait, use threads, pipes and signals give the same stdout
- * and exit status in the sandbox as natively: busybox pipelines, a busybox sh script and a static
- * pthread C program. Afterwards no host process and no memfd of a sandbox may be left.
+ * and exit status in the sandbox as natively: busybox pipelines, a busybox sh script, a static
+ * pthread C program and a C program that checks the task system calls' results and errors. Afterwards no host process and no memfd of a sandbox may be left.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,7 +19,9 @@ const FIXTURES = path.join(__dirname, 'fixtures');
 /** Builds the C programs and the 200-file tree; returns the directory. */
 function prepare(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-processes-'));
-  execFileSync('gcc', ['-static', '-pthread', '-O2', '-o', path.join(dir, 'tasks-program'), path.join(FIXTURES, 'tasks-program.c')]);
+  for (const program of ['tasks-program', 'tasks-syscalls']) {
+    execFileSync('gcc', ['-static', '-pthread', '-O2', '-o', path.join(dir, program), path.join(FIXTURES, `${program}.c`)]);
+  }
 
   const tree = path.join(dir, 'tree');
   for (let i = 0; i < 200; i++) {
@@ -56,6 +58,7 @@ const cases: Array<[string, string[]]> = [
   ['find | sort | xargs md5sum | tail', [BUSYBOX, 'sh', '-c', 'busybox find tree -type f | busybox sort | busybox xargs busybox md5sum | busybox tail -n 20']],
   ['sh script with traps and jobs', [BUSYBOX, 'sh', path.join(FIXTURES, 'tasks-script.sh')]],
   ['pthread program', [path.join(dir, 'tasks-program')]],
+  ['wait, vfork, exec, process groups and futexes', [path.join(dir, 'tasks-syscalls')]],
   ['subshells, exit codes and pids', [BUSYBOX, 'sh', '-c', '(exit 7); echo "status $?"; busybox sh -c "exit 9"; echo "status $?"; busybox false || exit 6']],
   ['#! script run by exec', [BUSYBOX, 'sh', '-c', './hashbang.sh one two; echo "script status $?"']],
 ];
