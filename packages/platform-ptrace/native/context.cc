@@ -1,6 +1,7 @@
 #include "context.h"
 
 #include <elf.h>
+#include <linux/audit.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -28,6 +29,9 @@ int64_t MonotonicNanoseconds() {
   clock_gettime(CLOCK_MONOTONIC, &now);
   return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
 }
+
+// si_code of a SIGSYS raised by a seccomp filter.
+constexpr int kSysSeccomp = 1;
 
 // XSAVE header field XSTATE_BV, after the 512-byte legacy FXSAVE area.
 constexpr size_t kXstateBvOffset = 512;
@@ -115,6 +119,51 @@ NativeContext::~NativeContext() {
   }
 }
 
+// PTRACE_SYSEMU stops at int 0x80 (and at sysenter from 32-bit code) exactly as at SYSCALL, with
+// the 32-bit number in orig_rax. Running such a call as the x86-64 call of the same number would be
+// wrong (i386 write is x86-64 stat). PTRACE_GET_SYSCALL_INFO (Linux 5.3) returns the entry's
+// architecture, but it made the getpid round trip about 8 us slower on a 2-CPU VM (Linux 6.18).
+// So it is asked only when the registers rule out SYSCALL. SYSCALL leaves the return address in
+// rcx and the flags in r11, and the kernel saves those as rip and eflags.
+//
+// NOTE: a program that sets rcx and r11 to exactly those values before int 0x80 gets the x86-64
+// call of the same number with the same registers. That is what a syscall instruction at that
+// point would make, so the program gains nothing it could not do directly.
+bool NativeContext::IsCompatSystemCall(pid_t tid, const uint8_t* regs) {
+  uint64_t rip, rcx, eflags, r11;
+  std::memcpy(&rip, regs + offsetof(user_regs_struct, rip), sizeof rip);
+  std::memcpy(&rcx, regs + offsetof(user_regs_struct, rcx), sizeof rcx);
+  std::memcpy(&eflags, regs + offsetof(user_regs_struct, eflags), sizeof eflags);
+  std::memcpy(&r11, regs + offsetof(user_regs_struct, r11), sizeof r11);
+  if (rcx == rip && r11 == eflags) return false;
+
+  // Only the first 8 bytes (op and arch) are copied.
+  __ptrace_syscall_info info;
+  constexpr size_t kHeaderSize = offsetof(__ptrace_syscall_info, instruction_pointer);
+  if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, kHeaderSize, &info) < 0) {
+    throw SystemError("PTRACE_GET_SYSCALL_INFO of " + ThreadName(tid), errno);
+  }
+  return info.arch == AUDIT_ARCH_I386;
+}
+
+// Fills the siginfo that a seccomp filter trapping every non-x86-64 entry would raise, the way
+// the systrap platform reports such a call, so the sentry sees the same event on every platform.
+void NativeContext::StoreCompatSigsys(const uint8_t* regs) {
+  uint64_t rip;
+  uint64_t number;
+  std::memcpy(&rip, regs + offsetof(user_regs_struct, rip), sizeof rip);
+  std::memcpy(&number, regs + offsetof(user_regs_struct, orig_rax), sizeof number);
+
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  info.si_signo = SIGSYS;
+  info.si_code = kSysSeccomp;
+  info.si_call_addr = reinterpret_cast<void*>(rip);
+  info.si_syscall = static_cast<int>(number);
+  info.si_arch = AUDIT_ARCH_I386;
+  std::memcpy(signalInfo_, &info, kSignalInfoSize);
+}
+
 void NativeContext::Resume(pid_t tid, uint8_t* regs) {
   if (ptrace(PTRACE_SETREGS, tid, nullptr, regs) != 0) {
     // EIO means the kernel rejected a value, typically a segment selector that is not a user one.
@@ -165,6 +214,10 @@ int NativeContext::FinishStop(pid_t tid, int status, uint8_t* regs) {
     // At syscall entry the kernel has already set rax to -ENOSYS; the application's rax (the
     // system call number) survives in orig_rax.
     std::memcpy(regs + offsetof(user_regs_struct, rax), regs + offsetof(user_regs_struct, orig_rax), sizeof(uint64_t));
+    if (IsCompatSystemCall(tid, regs)) {
+      StoreCompatSigsys(regs);
+      return kSignal;
+    }
     return kSyscall;
   }
   if ((status >> 16) != 0) throw SystemError("unexpected ptrace stop during a switch: " + DescribeStatus(tid, status));

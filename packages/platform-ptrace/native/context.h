@@ -78,6 +78,10 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
   void ForgetFpState(const Napi::CallbackInfo& info);
 
   void Resume(pid_t tid, uint8_t* regs);
+  // Returns whether the syscall-stop of `tid` comes from a 32-bit entry such as int 0x80.
+  bool IsCompatSystemCall(pid_t tid, const uint8_t* regs);
+  // Stores in signalInfo_ the SIGSYS siginfo of a 32-bit system call whose registers are `regs`.
+  void StoreCompatSigsys(const uint8_t* regs);
   int FinishStop(pid_t tid, int status, uint8_t* regs);
   void StartWaiting(Napi::Env env, pid_t tid);
   void Settle(Napi::Env env, pid_t tid, int status, bool collected);
