@@ -1,7 +1,8 @@
 /**
  * End to end: programs that fork, exec, wait, use threads, pipes and signals give the same stdout
- * and exit status in the sandbox as natively: busybox pipelines, a busybox sh script, a static
- * pthread C program and a C program that checks the task system calls' results and errors. Afterwards no host process and no memfd of a sandbox may be left.
+ * and exit status in the sandbox as natively. The programs are busybox pipelines, a busybox sh
+ * script, a static pthread C program, and a C program that checks the task system calls' results
+ * and errors. Afterwards no host process and no memfd of a sandbox may be left.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * clone: creates a task that shares or copies each part of its creator's state as the flags say.
+ * clone: creates a task that shares or copies each part of its creator's state, as its flags select.
  * fork copies the memory (copy-on-write, through MemoryManager.fork), the descriptor table and the
  * file system context. A thread (CLONE_VM | CLONE_THREAD | CLONE_SIGHAND ...) shares all of them
  * and joins its creator's thread group. vfork shares the memory and keeps the parent waiting until

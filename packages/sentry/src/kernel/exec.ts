@@ -90,7 +90,7 @@ function toArgument(latin1: string): string {
   return Buffer.from(latin1, 'latin1').toString('utf8');
 }
 
-/** Everything after the image is loaded: the part of execve that cannot fail. */
+/** Replaces the caller's state once the image is loaded; nothing here returns an error. */
 function commitExec(task: Task, program: Program, mm: MemoryManager, filename: string): void {
   const group = task.threadGroup;
 

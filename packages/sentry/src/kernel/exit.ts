@@ -29,7 +29,7 @@ const CLD_KILLED = 2;
 const FUTEX_WAITERS = 0x80000000;
 const FUTEX_OWNER_DIED = 0x40000000;
 const FUTEX_TID_MASK = 0x3fffffff;
-/** Longest robust list the kernel walks, so a corrupt, circular list cannot hang the exit. */
+/** Maximum number of robust list entries walked, so a corrupt, circular list cannot hang the exit. */
 const ROBUST_LIST_LIMIT = 2048;
 
 function isIgnorable(error: unknown): boolean {
@@ -81,7 +81,7 @@ function releaseRobustList(task: Task): void {
   }
 }
 
-/** Whether the parent asked not to keep zombies: SIGCHLD ignored or SA_NOCLDWAIT. */
+/** Returns whether the parent requested no zombies: SIGCHLD ignored or SA_NOCLDWAIT. */
 function parentReapsAutomatically(group: ThreadGroup): boolean {
   const parentTask = group.parent?.anyTask;
   if (parentTask === undefined || group.exitSignal !== SIGCHLD) return false;
@@ -107,7 +107,7 @@ function reparentChildren(group: ThreadGroup, init: ThreadGroup | undefined): vo
   if (zombies) init?.wakeChildWaiters();
 }
 
-/** The siginfo of the signal a child's exit sends its parent: who exited, and how. */
+/** Builds the siginfo of the signal a child's exit sends its parent: which child exited, and how. */
 function exitSigInfo(group: ThreadGroup, status: ExitStatus, uid: number): SigInfo {
   const info = newSigInfo(group.exitSignal, status.signal === undefined ? CLD_EXITED : CLD_KILLED);
   info.writeInt32LE(group.tgid, SigInfoField.pid);
@@ -116,7 +116,7 @@ function exitSigInfo(group: ThreadGroup, status: ExitStatus, uid: number): SigIn
   return info;
 }
 
-/** Turns a group whose last task has gone into a zombie and tells its parent. */
+/** Turns a group whose last task has gone into a zombie and notifies its parent. */
 function finishGroup(task: Task, group: ThreadGroup): void {
   const kernel = task.kernel;
   const status: ExitStatus = group.exitStatus ?? { code: task.exitCode };

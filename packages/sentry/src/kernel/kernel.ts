@@ -89,8 +89,8 @@ export class Kernel {
   }
 
   /**
-   * Returns a new thread id that no task or thread group uses; the first task of the sandbox is
-   * 1, as init in a pid namespace.
+   * Returns a new thread id that no task, thread group, process group or session uses. The first
+   * task of the sandbox gets 1, as init in a pid namespace does.
    */
   allocateTid(): number {
     for (;;) {
@@ -100,7 +100,7 @@ export class Kernel {
     }
   }
 
-  /** Whether some thread group still uses `id` as its process group or session id. */
+  /** Returns whether some thread group still uses `id` as its process group or session id. */
   isProcessGroupOrSession(id: number): boolean {
     for (const group of this.threadGroups.values()) {
       if (!group.zombie && (group.pgid === id || group.sid === id)) return true;

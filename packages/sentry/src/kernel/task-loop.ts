@@ -120,10 +120,24 @@ function signalNumber(info: Uint8Array): number {
 
 /**
  * Waits for a blocking system call, or for the task's death, whichever comes first, so that a
- * killed task leaves even a wait that cannot be cancelled.
+ * killed task leaves even a wait that cannot be cancelled. The death callback lives in one slot
+ * of the task, so millions of blocking calls do not pile up callbacks on a long-lived promise.
  */
 function raceDeath(task: Task, pending: Promise<number>): Promise<number | typeof DIED> {
-  return Promise.race([pending, task.death.then((): typeof DIED => DIED)]);
+  if (task.exiting) return Promise.resolve(DIED);
+  return new Promise((resolve, reject) => {
+    task.onDeath = () => resolve(DIED);
+    pending.then(
+      (result) => {
+        task.onDeath = undefined;
+        resolve(result);
+      },
+      (error: unknown) => {
+        task.onDeath = undefined;
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Runs `task` until it exits. */
@@ -205,7 +219,9 @@ export function startTask(task: Task): void {
   const kernel = task.kernel;
   kernel.tasks.set(task.tid, task);
   task.threadGroup.tasks.add(task);
-  const loop = runTask(task)
+  // The loop starts once the creator's system call has returned, not inside it.
+  const loop = Promise.resolve()
+    .then(() => runTask(task))
     .catch((error: unknown) => kernel.abort(error))
     .then(() => exitTask(task))
     .catch((error: unknown) => kernel.abort(error))

@@ -1,6 +1,6 @@
 /**
- * A task: one thread of a sandboxed program, with its registers, its platform context, and the
- * state it may share with other tasks: the memory manager (CLONE_VM), the descriptor table
+ * A task: one thread of a sandboxed program, with its registers and its platform context. It may
+ * share state with other tasks: the memory manager (CLONE_VM), the descriptor table
  * (CLONE_FILES), the file system context (CLONE_FS) and its thread group (CLONE_THREAD).
  *
  * A task that waits (wait4, futex, a read of an empty pipe) does so through block(), which
@@ -84,11 +84,14 @@ export class Task {
   /** Run once when this task, created by vfork, execs or exits, to let its parent continue. */
   vforkDone: (() => void) | undefined;
 
+  /**
+   * Called once by requestExit(), so the task loop can abandon a system call whose wait cannot
+   * be cancelled. The loop sets it around each blocking call.
+   */
+  onDeath: (() => void) | undefined;
+
   private cancelWait: CancelWait | undefined;
   private rejectWait: ((error: unknown) => void) | undefined;
-  private resolveDeath: (() => void) | undefined;
-  /** Settles when requestExit() is called, so the loop can abandon a wait that cannot be cancelled. */
-  readonly death: Promise<void>;
 
   constructor(
     readonly kernel: Kernel,
@@ -103,9 +106,6 @@ export class Task {
     this.creds = init.creds;
     this.signals = init.signals ?? new SignalState();
     this.name = init.exePath.slice(init.exePath.lastIndexOf('/') + 1).slice(0, 15);
-    this.death = new Promise((resolve) => {
-      this.resolveDeath = resolve;
-    });
     this.regs.reset();
     this.context = kernel.platform.newContext();
   }
@@ -115,8 +115,8 @@ export class Task {
   }
 
   /**
-   * How the task's thread group ends, once the task is exiting, and undefined before: the group's
-   * status, or for a thread that called exit alone, its exit code.
+   * The status the task's thread group ends with, once the task is exiting, and undefined before.
+   * For a thread that called exit alone, it is that thread's exit code.
    */
   get exitStatus(): ExitStatus | undefined {
     if (!this.exiting) return undefined;
@@ -148,8 +148,9 @@ export class Task {
   requestExit(): void {
     if (this.exiting) return;
     this.exiting = true;
-    this.resolveDeath?.();
-    this.resolveDeath = undefined;
+    const onDeath = this.onDeath;
+    this.onDeath = undefined;
+    onDeath?.();
     this.interrupt();
   }
 

@@ -29,7 +29,7 @@ export class ThreadGroup {
 
   /**
    * Set when the group starts to exit (exit_group, a fatal signal, or the exit of its last
-   * thread); every task leaves its loop once it sees it.
+   * thread). Every task leaves its loop once this is set.
    */
   exitStatus: ExitStatus | undefined;
   /** Set when the last task has gone: the group is a zombie until its parent reaps it. */
@@ -50,7 +50,7 @@ export class ThreadGroup {
   constructor(
     readonly tgid: number,
     parent: ThreadGroup | undefined,
-    /** The signal sent to the parent on exit: SIGCHLD for fork, what clone's flags say otherwise. */
+    /** The signal sent to the parent on exit: SIGCHLD for fork, the low byte of clone's flags otherwise. */
     readonly exitSignal: number,
     readonly limits: ResourceLimits,
   ) {
@@ -68,8 +68,8 @@ export class ThreadGroup {
   }
 
   /**
-   * Starts the exit of the whole group with `status`, unless it is exiting already: every task is
-   * told to leave its loop and interrupted wherever it is.
+   * Starts the exit of the whole group with `status`, unless it is exiting already. Every task is
+   * marked as exiting and interrupted wherever it is.
    */
   beginExit(status: ExitStatus): void {
     if (this.exitStatus !== undefined) return;
@@ -77,14 +77,14 @@ export class ThreadGroup {
     for (const task of this.tasks) task.requestExit();
   }
 
-  /** Records that the group stopped on `signal` and tells the parent. */
+  /** Records that the group stopped on `signal` and wakes the parent's wait4 and waitid calls. */
   reportStop(signal: number): void {
     this.pendingContinue = false;
     this.pendingStop = signal;
     this.parent?.wakeChildWaiters();
   }
 
-  /** Records that the group continued after a stop and tells the parent. */
+  /** Records that the group continued after a stop and wakes the parent's wait4 and waitid calls. */
   reportContinue(): void {
     this.pendingStop = undefined;
     this.pendingContinue = true;

@@ -5,7 +5,7 @@ import type { Task } from '../kernel/task.js';
 import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW } from '../vfs/flags.js';
 import { registerSyscall } from './table.js';
 
-/** Longest single argument or environment string (MAX_ARG_STRLEN, 32 pages). */
+/** Maximum length of one argument or environment string (MAX_ARG_STRLEN, 32 pages). */
 const MAX_ARG_STRLEN = 32 * 4096;
 
 /** Most argument and environment strings one execve takes (MAX_ARG_STRINGS). */

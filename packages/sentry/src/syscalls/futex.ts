@@ -103,8 +103,8 @@ function wakeOp(task: Task, addr: number, count: number, addr2: number, count2: 
     operand = 1 << operand;
   }
 
-  // NOTE: the read-modify-write is not atomic with respect to threads running application code
-  // at the same time; glibc uses FUTEX_WAKE_OP only on words it also changes through futex calls.
+  // NOTE: the read-modify-write is not atomic with respect to threads that run application code
+  // at the same time. A thread that changes the word with its own atomic instruction may lose it.
   const old = readWord(task, addr2) | 0;
   let next: number;
   switch (operation) {

@@ -60,7 +60,7 @@ function writeUint64(task: Task, addr: number, value: number): void {
   task.mm.copyOut(addr, bytes);
 }
 
-/** The caller's thread group for pid 0, or the live thread group `pid`; ESRCH otherwise. */
+/** Returns the caller's thread group for pid 0, or the live thread group `pid`; throws ESRCH otherwise. */
 function findThreadGroup(task: Task, pid: number): ThreadGroup {
   if (pid === 0) return task.threadGroup;
   if (pid < 0) fail(Errno.ESRCH);

@@ -1,7 +1,7 @@
 /**
  * wait4 and waitid: collecting the state changes of child processes. A caller finds the first
  * matching child that exited (a zombie), stopped or continued. When there is none but children
- * exist, it waits through Task.block until a child changes state, unless WNOHANG says not to.
+ * exist, it waits through Task.block until a child changes state, unless WNOHANG is set.
  * Children belong to the thread group, so any thread of the parent may collect them.
  */
 import { Errno, fail } from '../errno.js';
@@ -37,7 +37,7 @@ const SIGCONT = 18;
 const SIGINFO_SIZE = 128;
 const RUSAGE_SIZE = 144;
 
-/** Which children a call waits for: all of them, one pid, or one process group. */
+/** The children a call waits for (all of them, one pid, or one process group) and its options. */
 interface WaitRequest {
   readonly kind: 'all' | 'pid' | 'pgid';
   readonly id: number;
@@ -80,7 +80,7 @@ function findChild(task: Task, request: WaitRequest): Found | null {
   return null;
 }
 
-/** Marks the event as collected unless WNOWAIT asks to leave it; a collected zombie is reaped. */
+/** Marks the event as collected unless WNOWAIT is set. A collected zombie is reaped. */
 function consume(task: Task, request: WaitRequest, found: Found): void {
   if ((request.options & WNOWAIT) !== 0) return;
   const { child, event } = found;
