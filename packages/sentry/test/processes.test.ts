@@ -20,7 +20,7 @@ const FIXTURES = path.join(__dirname, 'fixtures');
 /** Builds the C programs and the 200-file tree; returns the directory. */
 function prepare(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-processes-'));
-  for (const program of ['tasks-program', 'tasks-syscalls']) {
+  for (const program of ['tasks-program', 'tasks-syscalls', 'spinning-thread']) {
     execFileSync('gcc', ['-static', '-pthread', '-O2', '-o', path.join(dir, program), path.join(FIXTURES, `${program}.c`)]);
   }
 
@@ -60,6 +60,7 @@ const cases: Array<[string, string[]]> = [
   ['sh script with traps and jobs', [BUSYBOX, 'sh', path.join(FIXTURES, 'tasks-script.sh')]],
   ['pthread program', [path.join(dir, 'tasks-program')]],
   ['wait, vfork, exec, process groups and futexes', [path.join(dir, 'tasks-syscalls')]],
+  ['spinning thread stalls nothing', [path.join(dir, 'spinning-thread')]],
   ['subshells, exit codes and pids', [BUSYBOX, 'sh', '-c', '(exit 7); echo "status $?"; busybox sh -c "exit 9"; echo "status $?"; busybox false || exit 6']],
   ['#! script run by exec', [BUSYBOX, 'sh', '-c', './hashbang.sh one two; echo "script status $?"']],
 ];
