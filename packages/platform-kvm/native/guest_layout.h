@@ -88,6 +88,8 @@
 /* Exit vectors beyond the 32 exception vectors. */
 #define EXIT_SYSCALL 0x100
 #define EXIT_INTERRUPTED 0x101
+/* A 32-bit system call (int 0x80); RIP points past the instruction and RAX holds the number. */
+#define EXIT_COMPAT_SYSCALL 0x102
 
 /* I/O ports the guest writes to leave to the host: one per exception vector, so the guest needs no
  * instruction to say which vector it is, and one for the end of the boot code. */

@@ -55,6 +55,10 @@ extern "C" const uint8_t tsvisor_guest_resume_flush_xrstor[], tsvisor_guest_resu
 extern "C" const uint8_t tsvisor_guest_syscall_entry[], tsvisor_guest_syscall_entry_end[];
 extern "C" const uint8_t tsvisor_guest_syscall_entry_xsave[], tsvisor_guest_syscall_entry_xsave_end[];
 
+// int 0x80, and the #GP error code its DPL-0 IDT gate causes: gate index 0x80, IDT bit set.
+constexpr uint8_t kInt80[2] = {0xcd, 0x80};
+constexpr uint64_t kInt80GpErrorCode = 0x80 << 3 | 2;
+
 // Vectors for which the CPU pushes an error code: 8, 10-14, 17, 21, 29, 30.
 constexpr uint32_t kVectorsWithErrorCode = 1u << 8 | 0x7c00u | 1u << 17 | 1u << 21 | 1u << 29 | 1u << 30;
 
@@ -585,7 +589,18 @@ int Vcpu::DecodeException(uint8_t* regs) {
       gpr[ST_R11 / 8] = frame[2];
       gpr[ST_ORIG_RAX / 8] = r.rax;
       vector = EXIT_SYSCALL;
+    } else if (as_->Read(frame[0], bytes, 2) && bytes[0] == kInt80[0] && bytes[1] == kInt80[1]) {
+      // Nested KVM on kvm_pvm raises #UD at int 0x80 from ring 3 instead of consulting the IDT
+      // (observed on Linux 6.18), so the instruction bytes are what identify it.
+      gpr[ST_RIP / 8] = frame[0] + sizeof kInt80;
+      vector = EXIT_COMPAT_SYSCALL;
     }
+  } else if (vector == 13 && exit_error_ == kInt80GpErrorCode) {
+    // Real hardware: the IDT gate of vector 0x80 has DPL 0, so int 0x80 from ring 3 raises #GP
+    // with the gate's index in the error code, and RIP at the instruction.
+    // NOTE: only the kvm_pvm path above has run in tests so far; this one follows the SDM.
+    gpr[ST_RIP / 8] = frame[0] + sizeof kInt80;
+    vector = EXIT_COMPAT_SYSCALL;
   }
 
   memcpy(regs, gpr, ST_GPR_SIZE);

@@ -35,7 +35,7 @@ class Vcpu {
   Vcpu& operator=(const Vcpu&) = delete;
 
   // Loads `regs` (the Registers layout) and runs the guest in `as`. Returns an exit vector
-  // (0-31, EXIT_SYSCALL or EXIT_INTERRUPTED), kFailed, or kPending; after kPending, `notify` is
+  // (0-31, EXIT_SYSCALL, EXIT_INTERRUPTED or EXIT_COMPAT_SYSCALL), kFailed, or kPending; after kPending, `notify` is
   // called from the vCPU thread and Finish collects the exit.
   int Run(AddressSpace* as, uint64_t as_id, uint8_t* regs, int64_t spin_ns);
   int Finish(uint8_t* regs);

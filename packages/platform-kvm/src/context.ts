@@ -85,7 +85,7 @@ export class KvmContext implements Context {
 
   private decode(vector: number, regs: Registers): SwitchKind {
     if (vector < 32) this.native.exitInfo(this.handle!, this.exitInfo);
-    decodeExit(vector, this.exitInfo[0], this.exitInfo[1], regs.rip, this.signalInfo, this.decoded);
+    decodeExit(vector, this.exitInfo[0], this.exitInfo[1], regs.rip, regs.rax, this.signalInfo, this.decoded);
     if (debug.enabled && this.decoded.kind !== SwitchKind.Syscall) {
       debug('exit vector %d -> kind %d at rip %s', vector, this.decoded.kind, regs.rip.toString(16));
     }

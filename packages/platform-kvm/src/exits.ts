@@ -4,13 +4,14 @@
  * platform.
  */
 import { Access, SwitchKind } from '@tsvisor/platform-api';
-import { EXIT_INTERRUPTED, EXIT_SYSCALL } from './native.js';
+import { EXIT_COMPAT_SYSCALL, EXIT_INTERRUPTED, EXIT_SYSCALL } from './native.js';
 
 const SIGTRAP = 5;
 const SIGBUS = 7;
 const SIGFPE = 8;
 const SIGSEGV = 11;
 const SIGILL = 4;
+const SIGSYS = 31;
 
 const SI_KERNEL = 0x80;
 const TRAP_TRACE = 2;
@@ -20,6 +21,8 @@ const FPE_FLTINV = 7;
 const BUS_ADRALN = 1;
 const SEGV_MAPERR = 1;
 const SEGV_ACCERR = 2;
+const SYS_SECCOMP = 1;
+const AUDIT_ARCH_I386 = 0x40000003;
 
 /** Page-fault error code bits. */
 const PF_PRESENT = 1;
@@ -50,9 +53,17 @@ export interface DecodedExit {
 
 /**
  * Turns an exit vector into a SwitchKind, filling `signalInfo` (struct siginfo) for signals and page
- * faults. `errorCode` and `cr2` come from the exception; `rip` is the application's.
+ * faults. `errorCode` and `cr2` come from the exception; `rip` and `rax` are the application's.
  */
-export function decodeExit(vector: number, errorCode: number, cr2: number, rip: number, signalInfo: Uint8Array, out: DecodedExit): void {
+export function decodeExit(
+  vector: number,
+  errorCode: number,
+  cr2: number,
+  rip: number,
+  rax: number,
+  signalInfo: Uint8Array,
+  out: DecodedExit,
+): void {
   if (vector === EXIT_SYSCALL) {
     out.kind = SwitchKind.Syscall;
     return;
@@ -64,6 +75,15 @@ export function decodeExit(vector: number, errorCode: number, cr2: number, rip: 
 
   const view = new DataView(signalInfo.buffer, signalInfo.byteOffset, signalInfo.byteLength);
   signalInfo.fill(0);
+  if (vector === EXIT_COMPAT_SYSCALL) {
+    // The siginfo a seccomp filter that traps every non-x86-64 entry raises, as on systrap and
+    // ptrace, so the sentry never runs the x86-64 call that shares the 32-bit number.
+    out.kind = SwitchKind.Signal;
+    writeSiginfo(view, SIGSYS, SYS_SECCOMP, rip);
+    view.setInt32(24, rax | 0, true);
+    view.setUint32(28, AUDIT_ARCH_I386, true);
+    return;
+  }
   if (vector === 14) {
     let access: number = Access.Read;
     if (errorCode & PF_WRITE) access = Access.Write;

@@ -17,6 +17,8 @@ export type VcpuHandle = { readonly [vcpuBrand]: true };
 /** Exit vectors beyond the 32 x86 exception vectors (native/guest_layout.h). */
 export const EXIT_SYSCALL = 0x100;
 export const EXIT_INTERRUPTED = 0x101;
+/** int 0x80: rip points past the instruction and rax holds the 32-bit system call number. */
+export const EXIT_COMPAT_SYSCALL = 0x102;
 /** Returned by `run` when the exit will be announced through `onExit`. */
 export const RUN_PENDING = -1;
 

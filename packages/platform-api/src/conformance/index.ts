@@ -32,6 +32,9 @@ const UNMAPPED = 0x30000000;
 const SIGILL = 4;
 const SIGTRAP = 5;
 const SIGFPE = 8;
+const SIGSYS = 31;
+const SYS_SECCOMP = 1;
+const AUDIT_ARCH_I386 = 0x40000003;
 
 interface Fixture {
   platform: Platform;
@@ -200,6 +203,30 @@ export function runConformance(options: ConformanceOptions): void {
       assert.is(await run(ctx, as, regs), SwitchKind.Signal, `instruction at ${rip.toString(16)}`);
       assert.is(signalNumber(ctx.signalInfo), signo);
     }
+    ctx.release();
+    as.release();
+  });
+
+  test('int 0x80 raises SIGSYS, not a 64-bit call', async ({ platform, file }) => {
+    file.write(0, code.int80, code.spin);
+    const as = platform.newAddressSpace();
+    as.mapFile(CODE, file, 0, PAGE, Access.Read | Access.Execute);
+    const ctx = platform.newContext();
+    const regs = freshRegisters(CODE);
+    // 20 is getpid on i386 and writev on x86-64.
+    regs.rax = 20;
+    regs.rbx = 1;
+
+    assert.is(await run(ctx, as, regs), SwitchKind.Signal);
+    const info = new DataView(ctx.signalInfo.buffer, ctx.signalInfo.byteOffset, ctx.signalInfo.byteLength);
+    assert.is(info.getInt32(0, true), SIGSYS, 'si_signo');
+    assert.is(info.getInt32(8, true), SYS_SECCOMP, 'si_code');
+    assert.is(info.getBigUint64(16, true), BigInt(CODE + code.int80.length), 'si_call_addr is the address after int 0x80');
+    assert.is(info.getInt32(24, true), 20, 'si_syscall is the 32-bit number');
+    assert.is(info.getUint32(28, true), AUDIT_ARCH_I386, 'si_arch');
+    assert.is(regs.rip, CODE + code.int80.length, 'rip points after int 0x80');
+    assert.is(regs.rax, 20, 'rax keeps the system call number');
+    assert.is(regs.rbx, 1);
     ctx.release();
     as.release();
   });

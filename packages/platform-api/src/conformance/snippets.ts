@@ -12,6 +12,8 @@ export const code = {
   storeRaxToRbx: [0x48, 0x89, 0x03],
   /** jmp rbx */
   jmpRbx: [0xff, 0xe3],
+  /** int 0x80, the 32-bit system call entry */
+  int80: [0xcd, 0x80],
   /** int3 */
   int3: [0xcc],
   /** ud2 */
