@@ -1,5 +1,6 @@
-/** close, dup, dup2, dup3 and fcntl's descriptor and status flag commands. */
+/** close, close_range, dup, dup2, dup3 and fcntl's descriptor and status flag commands. */
 import { Errno, fail } from '../errno.js';
+import { dropFdTable, holdFdTable, userCount } from '../kernel/shared-resources.js';
 import type { Task } from '../kernel/task.js';
 import {
   F_DUPFD,
@@ -18,6 +19,37 @@ import { registerSyscall } from './table.js';
 // Descriptor and command arguments are C ints: only the low 32 bits of the registers count.
 function close(task: Task, fd: number): number {
   task.fdTable.close(fd | 0);
+  return 0;
+}
+
+const CLOSE_RANGE_UNSHARE = 0x2;
+const CLOSE_RANGE_CLOEXEC = 0x4;
+
+/**
+ * close_range: closes, or with CLOSE_RANGE_CLOEXEC marks close-on-exec, every open descriptor from
+ * `first` to `last`. CLOSE_RANGE_UNSHARE first gives the caller a private copy of a descriptor
+ * table it shares with other tasks (CLONE_FILES), so that they keep their descriptors.
+ */
+function closeRange(task: Task, first: number, last: number, flags: number): number {
+  first >>>= 0;
+  last >>>= 0;
+  flags >>>= 0;
+  if ((flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) !== 0 || first > last) fail(Errno.EINVAL);
+
+  if ((flags & CLOSE_RANGE_UNSHARE) !== 0 && userCount(task.fdTable) > 1) {
+    const shared = task.fdTable;
+    const copy = shared.fork();
+    holdFdTable(copy);
+    task.fdTable = copy;
+    dropFdTable(shared);
+  }
+
+  const table = task.fdTable;
+  for (const fd of table.openFds()) {
+    if (fd < first || fd > last) continue;
+    if ((flags & CLOSE_RANGE_CLOEXEC) !== 0) table.setCloexec(fd, true);
+    else table.close(fd);
+  }
   return 0;
 }
 
@@ -65,6 +97,7 @@ function fcntl(task: Task, fdBits: number, commandBits: number, arg: number): nu
 }
 
 registerSyscall('close', close, { args: ['fd'] });
+registerSyscall('close_range', closeRange, { args: ['int', 'int', 'flags'] });
 registerSyscall('dup', dup, { args: ['fd'] });
 registerSyscall('dup2', dup2, { args: ['fd', 'fd'] });
 registerSyscall('dup3', dup3, { args: ['fd', 'fd', 'flags'] });

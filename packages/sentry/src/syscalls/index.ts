@@ -9,6 +9,7 @@ import './ioctl.js';
 import './misc-fs.js';
 import './mmap.js';
 import './open.js';
+import './pipe.js';
 import './priority.js';
 import './process.js';
 import './read-write.js';

@@ -138,10 +138,12 @@ export function handleSignals(task: Task, syscallResult: number | undefined): vo
 
     if (action.handler === SIG_IGN) continue;
     if (action.handler !== SIG_DFL) {
+      // Like Linux, deliver every signal the new mask still lets through, each on a frame above
+      // the previous one, so the handler of the last signal taken runs first.
       if (pendingRestart !== 0) resolveInterruptedCall(task, pendingRestart, action);
+      pendingRestart = 0;
       runHandler(task, info, action);
-      updateAttention(task);
-      return;
+      continue;
     }
 
     switch (defaultAction(signo)) {
