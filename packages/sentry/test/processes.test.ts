@@ -39,8 +39,9 @@ function prepare(): string {
 const dir = prepare();
 const memfdsBefore = openMemfds();
 const descendantsBefore = descendants();
-// NOTE: the kvm platform fails KVM_CREATE_VCPU with EEXIST when a second context is created, so
-// programs with more than one task cannot run on it yet.
+// NOTE: the kvm platform gives a new context the id of a released vCPU, and KVM_CREATE_VCPU fails
+// with EEXIST because KVM keeps every vCPU id until the VM is closed. Programs that create tasks
+// after one has exited cannot run on it yet.
 const platforms = listPlatforms()
   .filter((platform) => platform.available && platform.name !== 'kvm')
   .map((platform) => platform.name);
