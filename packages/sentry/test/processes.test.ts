@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { listPlatforms } from '@tsvisor/platform-api';
+import { SandboxController } from '../src/index.js';
 import { descendants, openMemfds, runInSandbox, runNative } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
@@ -75,6 +76,22 @@ for (const platform of platforms) {
   test('pipeline output is complete', async () => {
     const stdout = await compare(platform, [BUSYBOX, 'sh', '-c', 'busybox find tree -type f | busybox wc -l']);
     assert.is(stdout.trim(), '200');
+  });
+
+  test('controller signals the foreground group', async () => {
+    const controller = new SandboxController();
+    const running = runInSandbox([BUSYBOX, 'sh', '-c', 'busybox sleep 100; echo not reached'], dir, ENV, { platform, controller });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    controller.signalForeground(15);
+    const sandboxed = await running;
+    assert.is(sandboxed.status, 128 + 15);
+    assert.is(sandboxed.stdout.toString(), '');
+  });
+
+  test('controller rejects invalid signals', () => {
+    const controller = new SandboxController();
+    assert.throws(() => controller.signalForeground(0), /invalid signal 0/);
+    assert.throws(() => controller.signalForeground(65), /invalid signal 65/);
   });
 
   test('init is pid 1 without a parent', async () => {

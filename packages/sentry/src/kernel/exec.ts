@@ -94,6 +94,8 @@ function toArgument(latin1: string): string {
 function commitExec(task: Task, program: Program, mm: MemoryManager, filename: string): void {
   const group = task.threadGroup;
 
+  // NOTE: a thread other than the leader keeps its own thread id after execve, where Linux gives
+  // it the thread group id, so its gettid no longer equals getpid.
   for (const other of group.tasks) {
     if (other !== task) other.requestExit();
   }
