@@ -4,20 +4,21 @@
  * the same stdout and exit status. Each program prints one line per check, so a difference points
  * at the check that failed. Afterwards no stub process and no memfd may be left.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { listPlatforms } from '@tsvisor/platform-api';
+import { runSandbox } from '../src/index.js';
 import { descendants, openMemfds, runInSandbox, runNative } from './helpers/host.js';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'signals');
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-signals-'));
-for (const name of ['handlers', 'faults', 'timers', 'pipes']) {
+for (const name of ['handlers', 'faults', 'timers', 'pipes', 'stdin-read']) {
   execFileSync('gcc', ['-static', '-O1', '-o', path.join(dir, name), path.join(FIXTURES, `${name}.c`)]);
 }
 
@@ -44,6 +45,22 @@ const singleProcess: Array<[string, string[]]> = [
 for (const platform of available) {
   const test = suite(`signals on ${platform}`);
   for (const [name, argv] of singleProcess) test(name, () => compare(platform, [path.join(dir, argv[0]), ...argv.slice(1)]));
+
+  test('stdin read interrupted by alarm', async () => {
+    // The host pipe's writer, a sleeping process, never writes, so only the signal can end the read.
+    const writer = spawn('sleep', ['10'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const output = path.join(dir, `stdin-read-${platform}.out`);
+    const stdout = fs.openSync(output, 'w+');
+    try {
+      const stdin = (writer.stdout as unknown as { _handle: { fd: number } })._handle.fd;
+      const result = await runSandbox({ argv: [path.join(dir, 'stdin-read')], env: ENV, platform, stdio: [stdin, stdout, stdout] });
+      assert.is(fs.readFileSync(output, 'utf8'), 'alarm\nread=-1 errno=Interrupted system call\n');
+      assert.is(result.status, 0);
+    } finally {
+      fs.closeSync(stdout);
+      writer.kill();
+    }
+  });
 
   // NOTE: the kvm platform fails KVM_CREATE_VCPU with EEXIST when a second context is created, so
   // programs that fork run on the other platforms only.

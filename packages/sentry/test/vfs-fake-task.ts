@@ -86,6 +86,11 @@ export function fakeTask(hostRoot: string, options: { exePath?: string; fdTable?
     fs: new FsContext(),
     exePath: options.exePath ?? '/bin/true',
     creds: { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid },
+    // Waits as Task.block does, except that nothing here sends signals to interrupt them.
+    block: <T>(start: (resolve: (value: T) => void, reject: (error: unknown) => void) => () => void) =>
+      new Promise<T>((resolve, reject) => {
+        start(resolve, reject);
+      }),
   } as unknown as Task;
 
   async function call(name: SyscallName, ...args: number[]): Promise<number> {

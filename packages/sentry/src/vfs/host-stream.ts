@@ -132,7 +132,7 @@ export class HostStream extends FileBase {
     const n = this.readOnce(dst);
     if (n >= 0) return n;
     if (n !== -Errno.EAGAIN || this.flags & O_NONBLOCK) return fail(-n);
-    return this.waitReady(POLLIN).then(() => this.read(task, dst));
+    return this.waitReady(task, POLLIN).then(() => this.read(task, dst));
   }
 
   /** Writes all of `src` unless the application asked for O_NONBLOCK, as a blocking write(2) does. */
@@ -153,7 +153,15 @@ export class HostStream extends FileBase {
         return fail(Errno.EAGAIN);
       }
       const written = done;
-      return this.waitReady(POLLOUT).then(async () => written + (await this.write(task, src.subarray(written))));
+      return this.waitReady(task, POLLOUT).then(
+        async () => written + (await this.write(task, src.subarray(written))),
+        (error: unknown) => {
+          // A signal after part of the data went out: the call returns what it wrote, so that a
+          // restart cannot write it twice.
+          if (written > 0 && error instanceof SysError) return written;
+          throw error;
+        },
+      );
     }
     return done;
   }
@@ -210,13 +218,13 @@ export class HostStream extends FileBase {
     return fail(Errno.ENOTTY);
   }
 
-  /** Resolves once the descriptor reports `events`, or right away when it cannot be polled. */
-  private waitReady(events: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (this.closed) {
-        reject(new SysError(Errno.EBADF));
-        return;
-      }
+  /**
+   * Resolves once the descriptor reports `events`, or right away when it cannot be polled. The
+   * wait goes through Task.block, so a signal ends it with ERESTARTSYS and removes the watch.
+   */
+  private waitReady(task: Task, events: number): Promise<void> {
+    if (this.closed) return Promise.reject(new SysError(Errno.EBADF));
+    return task.block<void>((resolve, reject) => {
       const id = native.hostWatchFd(this.fd, events, () => {
         this.watch = 0;
         this.rejectWait = undefined;
@@ -226,10 +234,16 @@ export class HostStream extends FileBase {
       if (id < 0) {
         if (id === -Errno.EPERM) resolve();
         else reject(new SysError(-id));
-        return;
+        return () => {};
       }
       this.watch = id;
       this.rejectWait = reject;
+      return () => {
+        if (this.watch !== id) return;
+        native.hostUnwatchFd(id);
+        this.watch = 0;
+        this.rejectWait = undefined;
+      };
     });
   }
 
