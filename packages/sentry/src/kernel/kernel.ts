@@ -8,6 +8,7 @@ import { MemoryFile } from '../memory/memory-file.js';
 import type { MemoryLayout } from '../mm/memory-manager.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { FutexTable } from './futex.js';
+import { killGroupBySignal } from './signals/send.js';
 import type { ExitStatus, Task } from './task.js';
 import type { ThreadGroup } from './thread-group.js';
 
@@ -132,9 +133,9 @@ export class Kernel {
     this.killAll();
   }
 
-  /** Kills every thread group of the sandbox with SIGKILL. */
+  /** Kills every thread group of the sandbox with SIGKILL, stopped groups included. */
   killAll(): void {
-    for (const group of this.threadGroups.values()) group.beginExit({ signal: SIGKILL });
+    for (const group of this.threadGroups.values()) killGroupBySignal(group, SIGKILL);
   }
 
   /** Kills every task and waits until every task loop has ended. */
