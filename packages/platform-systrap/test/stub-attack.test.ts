@@ -27,7 +27,7 @@ const JUMP_RBX = [0xff, 0xe3];
 const STORE_RAX_TO_RBX = [0x48, 0x89, 0x03];
 
 /**
- * The tester's attack: scan the stub's pages from STUB_CODE_ADDRESS for the bytes of a syscall
+ * The reported attack: scan the stub's pages from STUB_CODE_ADDRESS for the bytes of a syscall
  * instruction, then jump there with clone(SIGCHLD, 0) in the registers.
  */
 const SCAN_AND_CLONE = [
@@ -221,6 +221,46 @@ test('exit at the stub exit site is reported', async () => {
     as.release();
   }
   assert.is(threadExits, 1, 'one site ends the calling thread');
+  platform.close();
+  file.close();
+});
+
+test('forged sigreturn cannot move the signal stack', async () => {
+  const file = new ScratchFile(16 * PAGE);
+  const platform = createPlatform('systrap');
+  const code = Buffer.alloc(STUB_CODE_SIZE);
+  await stubSyscallOffsets(platform, file);
+  fs.readSync(file.fd, code, 0, STUB_CODE_SIZE, 4 * PAGE);
+  // mov eax, 15; syscall: the stub's signal restorer.
+  const restorer = code.indexOf(Buffer.from([0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05])) + 5;
+  assert.ok(restorer > 5, 'the stub code contains its restorer');
+
+  // A kernel ucontext at DATA whose uc_stack is application memory and whose rip makes a system
+  // call, which the kernel then delivers on that stack.
+  const frame = Buffer.alloc(PAGE);
+  const altStack = DATA + PAGE;
+  frame.writeBigUInt64LE(BigInt(altStack), 16); // uc_stack.ss_sp
+  frame.writeBigUInt64LE(BigInt(4 * PAGE), 32); // uc_stack.ss_size
+  const gregs = 40;
+  frame.writeBigUInt64LE(BigInt(DATA + 4 * PAGE), gregs + 15 * 8); // rsp
+  frame.writeBigUInt64LE(BigInt(CODE + 64), gregs + 16 * 8); // rip: syscall
+  frame.writeBigUInt64LE(0x202n, gregs + 17 * 8); // eflags
+  frame.writeBigUInt64LE(0x33n | (0x2bn << 48n), gregs + 18 * 8); // cs, gs, fs, ss
+  fs.writeSync(file.fd, frame, 0, frame.length, 8 * PAGE);
+  file.write(0, JUMP_RBX);
+  file.write(64, [0x0f, 0x05]);
+
+  const as = platform.newAddressSpace() as SystrapAddressSpace;
+  as.mapFile(CODE, file, 0, PAGE, Access.Read | Access.Execute);
+  as.mapFile(DATA, file, 8 * PAGE, 5 * PAGE, Access.Read | Access.Write);
+  const ctx = platform.newContext();
+  const regs = freshRegisters(CODE);
+  regs.rbx = STUB_CODE_ADDRESS + restorer;
+  regs.rax = 15;
+  regs.rsp = DATA;
+  const outcome = await switchOrHang(ctx, as, regs);
+  assert.instance(outcome, StubDestroyedError, `the switch ended with ${String(outcome)}`);
+  assert.is((outcome as StubDestroyedError).signal, 4, 'the handler ended the stub with SIGILL');
   platform.close();
   file.close();
 });
