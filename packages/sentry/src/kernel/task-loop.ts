@@ -28,7 +28,7 @@ const taskLog = createDebug('tsvisor:sentry:task');
 
 const YIELD_INTERVAL = 1024;
 
-/** What a raced wait returns when the task was killed before the system call finished. */
+/** The result of a raced wait when the task was killed before the system call finished. */
 const DIED: unique symbol = Symbol('died');
 
 /** Calls after which EPIPE (a write to a pipe without readers) also raises SIGPIPE, as in Linux. */

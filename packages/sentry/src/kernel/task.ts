@@ -4,7 +4,7 @@
  * (CLONE_FILES), the file system context (CLONE_FS) and its thread group (CLONE_THREAD).
  *
  * A task that waits (wait4, futex, a read of an empty pipe) does so through block(), which
- * returns a promise, so that the task loop awaits it and the other tasks keep running. Whoever
+ * returns a promise, so that the task loop awaits it and the other tasks keep running. Code that
  * needs the task's attention calls interrupt(): a blocked wait then ends with ERESTARTSYS and a
  * switch into application code returns Interrupted.
  */
