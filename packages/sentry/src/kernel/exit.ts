@@ -137,8 +137,10 @@ function finishGroup(task: Task, group: ThreadGroup): void {
     parent?.wakeChildWaiters();
     return;
   }
-  if (group.exitSignal !== 0) sendGroupSignal(parent, group.exitSignal, undefined, exitSigInfo(group, status, task.creds.uid));
+  // Wake waiting wait4 calls before the signal interrupts them, so that they return the child
+  // instead of EINTR, as on Linux.
   parent.wakeChildWaiters();
+  if (group.exitSignal !== 0) sendGroupSignal(parent, group.exitSignal, undefined, exitSigInfo(group, status, task.creds.uid));
 }
 
 /**

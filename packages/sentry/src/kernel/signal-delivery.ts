@@ -1,6 +1,7 @@
 /**
- * What the task code needs from the signal code: sending a signal to a thread group, and acting
- * on pending signals before a task returns to application code. The work is done in signals/.
+ * The interface between the task code and the signal code: sending a signal to a thread group,
+ * and acting on pending signals before a task returns to application code. The work is done in
+ * signals/.
  */
 import { SI_USER } from './signals/constants.js';
 import { handleSignals } from './signals/deliver.js';

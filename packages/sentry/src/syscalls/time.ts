@@ -1,8 +1,8 @@
 /**
  * Sleeping and timers: nanosleep, clock_nanosleep, alarm, setitimer, getitimer, times, getrusage,
- * clock_getres and sched_yield. Sleeps wait through Task.block, so a signal ends them: with a
- * handler the call fails with EINTR and reports the time left, and without one (a stop and
- * continue, an ignored signal) it goes on until the original deadline through restart_syscall.
+ * clock_getres and sched_yield. Sleeps wait through Task.block, so a signal ends them. With a
+ * handler the call fails with EINTR and reports the time left. Without one (a stop and continue,
+ * an ignored signal), restart_syscall sleeps on until the original deadline.
  */
 import { ERESTART_RESTARTBLOCK, ERESTARTNOHAND, Errno, fail } from '../errno.js';
 import { sleepInterruptible } from '../kernel/signals/block.js';
@@ -118,10 +118,10 @@ function alarm(task: Task, seconds: number): number {
 }
 
 /**
- * CPU time of the caller, split into user and system time, in nanoseconds.
- * NOTE: this is the sentry's CPU time since the kernel started, as for CLOCK_PROCESS_CPUTIME_ID:
- * it includes the program's system calls but not the time it ran in user mode in its own host
- * process, and it is shared by every process of the sandbox.
+ * Returns the CPU time of the caller, split into user and system time, in nanoseconds.
+ * NOTE: this is the sentry's CPU time since the kernel started, as for CLOCK_PROCESS_CPUTIME_ID.
+ * It includes the program's system calls but not the time it ran in user mode in its own host
+ * process, and every process of the sandbox gets the same value.
  */
 function cpuTimes(task: Task): { user: bigint; system: bigint } {
   const usage = process.cpuUsage();

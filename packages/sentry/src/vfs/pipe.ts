@@ -17,7 +17,7 @@ export const PIPE_BUF = 4096;
 /** Size of one pipe buffer, a page as in Linux. */
 const PIPE_PAGE = 4096;
 
-/** Buffers a pipe holds before writers wait: Linux's default of 16 pages (64 KiB). */
+/** Maximum number of buffers in a pipe before writers wait: Linux's default of 16 pages (64 KiB). */
 export const PIPE_BUFFERS = 16;
 
 /** FIONREAD: the number of bytes ready to read. */
@@ -37,10 +37,10 @@ interface PipeBuffer {
 
 /**
  * The queue shared by both ends. It follows Linux's layout of up to PIPE_BUFFERS page-sized
- * buffers, so that a program sees the same capacity and the same short or failed non-blocking
- * writes as on Linux: a write first tops up the last buffer with its length modulo the page size,
- * when that fits, and puts the rest into new pages. A write of at most PIPE_BUF bytes therefore
- * lands in one buffer, whole, which is what makes it atomic.
+ * buffers, so that capacity and short or failed non-blocking writes match Linux. A write first
+ * tops up the last buffer with its length modulo the page size, when that fits, and puts the rest
+ * into new pages. A write of at most PIPE_BUF bytes therefore lands whole in one buffer, which is
+ * what makes it atomic.
  */
 export class Pipe {
   readonly ino = nextIno++;

@@ -6,7 +6,7 @@
 import { SysError } from '../../errno.js';
 import type { Task } from '../task.js';
 
-/** Longest delay setTimeout accepts, in milliseconds; a longer sleep waits in steps. */
+/** Maximum delay of setTimeout, in milliseconds; a longer sleep waits in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**

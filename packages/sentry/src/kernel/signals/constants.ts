@@ -64,7 +64,7 @@ export const SI_TKILL = -6;
 export const SEGV_MAPERR = 1;
 export const SEGV_ACCERR = 2;
 
-/** What a signal does when its disposition is SIG_DFL. */
+/** Action a signal takes when its disposition is SIG_DFL. */
 export const DefaultAction = {
   Terminate: 0,
   CoreDump: 1,

@@ -1,9 +1,9 @@
 /**
  * Signal delivery, run by the task loop before it switches into the application whenever
- * TaskSignals.check is set. It takes pending signals one at a time, synchronous faults first, then
- * the thread's own before the group's, and applies the disposition: ignore, run the default action
- * (terminate, stop, continue), or build a signal frame that makes the application enter its
- * handler. It also resolves a system call that a signal interrupted: with a handler the call fails
+ * Task.attention is set. It takes pending signals one at a time: synchronous faults first, then
+ * the thread's own before the group's. Each gets its disposition: ignore, the default action
+ * (terminate, stop, continue), or a signal frame that makes the application enter its handler.
+ * Delivery also resolves a system call that a signal interrupted. With a handler the call fails
  * with EINTR unless SA_RESTART allows a restart, and without one the call is restarted.
  */
 import createDebug from 'debug';
@@ -44,7 +44,7 @@ function dequeue(task: Task): SigInfo | undefined {
   return own !== 0n ? signals.pending.dequeue(signo) : shared.dequeue(signo);
 }
 
-/** Whether `result` is one of the kernel-internal codes of an interrupted system call. */
+/** Tests whether `result` is one of the kernel-internal codes of an interrupted system call. */
 export function isRestartCode(result: number | undefined): boolean {
   return result === -ERESTARTSYS || result === -ERESTARTNOINTR || result === -ERESTARTNOHAND || result === -ERESTART_RESTARTBLOCK;
 }
@@ -115,14 +115,15 @@ function waitWhileStopped(task: Task): Promise<void> {
 
 /**
  * Acts on the task's pending signals before it returns to application code. `syscallResult` is
- * the result of the system call that just ended, already in rax, or undefined after a fault, a
- * signal or an interrupt; a restart code there is turned into EINTR or a restart. Returns a
- * promise only when the thread group is stopped and the task must wait for SIGCONT or SIGKILL.
+ * the result of the system call that just ended (already in rax), or undefined after a fault, a
+ * signal or an interrupt. A restart code there becomes EINTR or a restart. Returns a promise only
+ * when the thread group is stopped and the task must wait for SIGCONT or SIGKILL.
  */
 export function handleSignals(task: Task, syscallResult: number | undefined): void | Promise<void> {
   const signals = task.signals;
   const shared = groupSignalsOf(task.threadGroup);
-  let pendingRestart = isRestartCode(syscallResult) ? syscallResult! : 0;
+  // rt_sigreturn sets orig_rax to -1: the rax it restored is the interrupted code's, never a restart code.
+  let pendingRestart = isRestartCode(syscallResult) && task.regs.orig_rax >= 0 ? syscallResult! : 0;
 
   for (;;) {
     if (task.exiting) return;

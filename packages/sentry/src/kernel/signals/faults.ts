@@ -1,8 +1,8 @@
 /**
- * Turns what stopped the application into synchronous signals: a memory fault the memory manager
- * could not resolve becomes SIGSEGV with si_addr and SEGV_MAPERR or SEGV_ACCERR, and an exception
- * the platform reported (SIGILL, SIGFPE, SIGTRAP, SIGBUS) keeps the host's si_code and si_addr,
- * which describe the application's own instruction.
+ * Turns what stopped the application into synchronous signals. A memory fault the memory manager
+ * could not resolve becomes SIGSEGV with si_addr and SEGV_MAPERR or SEGV_ACCERR. An exception the
+ * platform reported (SIGILL, SIGFPE, SIGTRAP, SIGBUS) keeps the host's si_code and si_addr,
+ * because they describe the application's own instruction.
  */
 import { Access } from '@tsvisor/platform-api';
 import type { Task } from '../task.js';

@@ -48,7 +48,7 @@ const SW_BYTES_OFFSET = 464;
 const FP_XSTATE_MAGIC1 = 0x46505853;
 const FP_XSTATE_MAGIC2 = 0x46505845;
 const FXSAVE_SIZE = 512;
-/** Legacy area, XSAVE header and the AVX upper halves: the image when the platform does not say. */
+/** Size of the legacy area, XSAVE header and AVX upper halves: the image size when the registers carry none. */
 const DEFAULT_XSTATE_SIZE = 832;
 
 /** The bytes below the stack pointer that x86-64 code may use without moving it. */
@@ -136,8 +136,10 @@ export function pushFrame(task: Task, request: FrameRequest): void {
   frame.writeBigUInt64LE(UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, uc + UC_FLAGS);
   frame.writeBigUInt64LE(0n, uc + UC_LINK);
   frame.writeBigUInt64LE(stack.sp, uc + UC_STACK);
-  const stackFlags = (stack.flags & SS_DISABLE) !== 0 ? SS_DISABLE : wasOnAltStack ? SS_ONSTACK : 0;
-  frame.writeInt32LE(stackFlags | (stack.flags & ~(SS_DISABLE | SS_ONSTACK)), uc + UC_STACK + 8);
+  let stackFlags = stack.flags & ~(SS_DISABLE | SS_ONSTACK);
+  if ((stack.flags & SS_DISABLE) !== 0) stackFlags |= SS_DISABLE;
+  else if (wasOnAltStack) stackFlags |= SS_ONSTACK;
+  frame.writeInt32LE(stackFlags, uc + UC_STACK + 8);
   frame.writeBigUInt64LE(stack.size, uc + UC_STACK + 16);
 
   const mc = uc + UC_MCONTEXT;

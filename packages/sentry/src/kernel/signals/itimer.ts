@@ -17,7 +17,7 @@ export const ITIMER_PROF = 2;
 
 const TIMER_SIGNALS = [Signal.SIGALRM, Signal.SIGVTALRM, Signal.SIGPROF];
 
-/** Longest delay setTimeout accepts, in milliseconds; a longer timer waits in steps. */
+/** Maximum delay of setTimeout, in milliseconds; a longer timer waits in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Time left and interval of a timer, in nanoseconds; value 0 means disarmed. */

@@ -7,7 +7,7 @@ import { isRealtime, signalBit } from './constants.js';
 import { sigInfoSigno, type SigInfo } from './siginfo.js';
 
 /**
- * Most real-time signals one set queues, standing in for RLIMIT_SIGPENDING.
+ * Maximum number of real-time signals one set queues, standing in for RLIMIT_SIGPENDING.
  * NOTE: Linux counts this limit per user across all processes, not per set.
  */
 export const MAX_QUEUED_REALTIME = 4096;

@@ -1,10 +1,11 @@
 /**
  * Sending signals. A signal goes to one thread (tkill, tgkill, faults) or to a thread group (kill,
  * SIGPIPE, alarm, SIGCHLD), is queued on the matching pending set, and one thread that does not
- * block it is interrupted to take it. Some effects happen at send time, as in Linux: a signal
- * whose disposition is to ignore it is discarded unless it is blocked, SIGCONT resumes a stopped
- * group and discards pending stop signals, a stop signal discards a pending SIGCONT, and SIGKILL
- * ends the thread group at once.
+ * block it is interrupted to take it. As in Linux, some effects happen at send time:
+ * - a signal whose disposition is to ignore it is discarded unless it is blocked;
+ * - SIGCONT resumes a stopped group and discards pending stop signals;
+ * - a stop signal discards a pending SIGCONT;
+ * - SIGKILL ends the thread group at once.
  */
 import type { Task } from '../task.js';
 import type { ThreadGroup } from '../thread-group.js';
@@ -25,14 +26,14 @@ import { accepts, groupSignalsOf, updateAttention, type TaskSignals } from './st
 const CLD_STOPPED = 5;
 const CLD_CONTINUED = 6;
 
-/** Whether `signo` would be ignored by its disposition; such signals are dropped when unblocked. */
+/** Tests whether the disposition of `signo` ignores it. Such signals are dropped unless blocked. */
 export function isIgnored(signals: TaskSignals, signo: number): boolean {
   const handler = signals.actions[signo - 1].handler;
   if (handler === SIG_IGN) return true;
   return handler === SIG_DFL && defaultAction(signo) === DefaultAction.Ignore;
 }
 
-/** Whether `task` keeps an ignored `signo` pending: it blocks it or rt_sigtimedwait waits for it. */
+/** Tests whether `task` keeps an ignored `signo` pending, because it blocks it or rt_sigtimedwait waits for it. */
 function keepsIgnored(task: Task, signo: number): boolean {
   const bit = signalBit(signo);
   return (task.signals.blocked & bit) !== 0n || (task.signals.waitSet & bit) !== 0n;
@@ -123,8 +124,8 @@ export function sendToThread(target: Task, info: SigInfo, sender?: Task): boolea
 
 /**
  * Sends `info` to thread group `group`. The thread that takes it is the first that does not block
- * it, the leader first as Linux prefers the main thread; when all block it, it stays pending for
- * the group until one unblocks it. Returns false when the signal was discarded.
+ * it, trying the leader first as Linux prefers the main thread. When all threads block it, it
+ * stays pending for the group until one unblocks it. Returns false when the signal was discarded.
  */
 export function sendToGroup(group: ThreadGroup, info: SigInfo, sender?: Task): boolean {
   const signo = sigInfoSigno(info);

@@ -34,7 +34,7 @@ export function newSigInfo(signo: number, code: number): SigInfo {
   return info;
 }
 
-/** A signal sent by a process with kill, tkill or tgkill (si_code SI_USER or SI_TKILL). */
+/** Builds the siginfo of a signal a process sent with kill, tkill or tgkill (si_code SI_USER or SI_TKILL). */
 export function userSigInfo(signo: number, code: number, senderPid: number, senderUid: number): SigInfo {
   const info = newSigInfo(signo, code);
   info.writeInt32LE(senderPid, SigInfoField.pid);
@@ -42,12 +42,12 @@ export function userSigInfo(signo: number, code: number, senderPid: number, send
   return info;
 }
 
-/** A signal the kernel raises itself, such as SIGALRM from a timer (si_code SI_KERNEL). */
+/** Builds the siginfo of a signal the kernel raises itself, such as SIGALRM from a timer (si_code SI_KERNEL). */
 export function kernelSigInfo(signo: number): SigInfo {
   return newSigInfo(signo, SI_KERNEL);
 }
 
-/** A synchronous fault at `addr`. */
+/** Builds the siginfo of a synchronous fault at `addr`. */
 export function faultSigInfo(signo: number, code: number, addr: number): SigInfo {
   const info = newSigInfo(signo, code);
   info.writeBigUInt64LE(BigInt.asUintN(64, BigInt(addr)), SigInfoField.addr);

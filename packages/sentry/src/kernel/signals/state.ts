@@ -1,9 +1,9 @@
 /**
  * The signal state of tasks and thread groups:
  *
- * - TaskSignals: what belongs to one thread: the dispositions (an array that threads created with
- *   CLONE_SIGHAND share), its private pending set, its blocked mask, the mask rt_sigsuspend will
- *   restore, its alternate stack, and details of its last fault for the signal frame.
+ * - TaskSignals: the state of one thread. It has the dispositions, an array that threads created
+ *   with CLONE_SIGHAND share. It also has the thread's private pending set, its blocked mask, the
+ *   mask rt_sigsuspend will restore, its alternate stack, and the details of its last fault.
  * - GroupSignals: what a thread group shares: the process-directed pending set, the group stop and
  *   the cleanup of its interval timers. It is found from the ThreadGroup, so the task code needs
  *   no field for it.
@@ -54,7 +54,7 @@ export class GroupSignals {
     return () => this.resumeWaiters.delete(waiter);
   }
 
-  /** Runs and forgets the callbacks waiting for the end of the stop. */
+  /** Runs the callbacks waiting for the end of the stop and removes them. */
   resumeWaitersNow(): void {
     const waiters = [...this.resumeWaiters];
     this.resumeWaiters.clear();
@@ -67,7 +67,7 @@ export class GroupSignals {
     return () => this.releaseHooks.delete(hook);
   }
 
-  /** Frees what the group holds outside the sandbox: its host timers. Idempotent. */
+  /** Cancels the group's host timers and ends waits for the end of a stop. Idempotent. */
   release(): void {
     const hooks = [...this.releaseHooks];
     this.releaseHooks.clear();
@@ -96,7 +96,7 @@ export class TaskSignals {
   /** The mask to restore after the handler runs, or when no handler runs, set by rt_sigsuspend. */
   savedMask: bigint | undefined;
   altStack: AltStack = { sp: 0n, flags: SS_DISABLE, size: 0n };
-  /** What restart_syscall runs after a call that returned ERESTART_RESTARTBLOCK, such as nanosleep. */
+  /** Continuation that restart_syscall runs after a call returned ERESTART_RESTARTBLOCK, such as nanosleep. */
   restartBlock: ((task: Task) => number | Promise<number>) | undefined;
 
   /** Hardware details of the last fault, for the sigcontext of the signal frame. */
@@ -109,7 +109,7 @@ export class TaskSignals {
     public actions: SignalAction[] = Array.from({ length: NSIG }, defaultSignalAction),
   ) {}
 
-  /** Whether `sp` lies on the alternate signal stack. */
+  /** Tests whether `sp` lies on the alternate signal stack. */
   onAltStack(sp: number): boolean {
     const stack = this.altStack;
     if ((stack.flags & SS_DISABLE) !== 0) return false;
@@ -132,7 +132,7 @@ export function updateAttention(task: Task): void {
   task.attention = shared.stopSignal !== 0 || (pending & (~signals.blocked | signals.waitSet)) !== 0n;
 }
 
-/** Whether `task` takes `signo` now: it does not block it, or rt_sigtimedwait waits for it. */
+/** Tests whether `task` takes `signo` now, because it does not block it or rt_sigtimedwait waits for it. */
 export function accepts(task: Task, signo: number): boolean {
   const bit = 1n << BigInt(signo - 1);
   return (task.signals.blocked & bit) === 0n || (task.signals.waitSet & bit) !== 0n;
