@@ -19,6 +19,7 @@ namespace tsvisor_kvm {
 namespace {
 
 struct VcpuHandle {
+  Vm* vm = nullptr;
   std::unique_ptr<Vcpu> vcpu;
   Napi::ThreadSafeFunction notify;
   bool referenced = false;
@@ -90,8 +91,9 @@ Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
   handle->notify = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "tsvisor-kvm-vcpu", 0, 1);
   handle->notify.Unref(env);
   VcpuHandle* raw = handle.get();
+  handle->vm = vm;
   try {
-    handle->vcpu = std::make_unique<Vcpu>(vm, [raw] { raw->notify.NonBlockingCall(); });
+    handle->vcpu = vm->AcquireVcpu([raw] { raw->notify.NonBlockingCall(); });
   } catch (const KvmError& error) {
     handle->notify.Release();
     throw Napi::Error::New(env, "kvm: " + error.message);
@@ -101,7 +103,8 @@ Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
 
 Napi::Value ReleaseVcpu(const Napi::CallbackInfo& info) {
   auto* handle = Unwrap<VcpuHandle>(info[0], "context");
-  handle->vcpu.reset();  // joins the vCPU thread, so no call of `notify` can follow
+  // Parking waits until the vCPU thread has returned from `notify`, and it never calls it again.
+  handle->vm->ParkVcpu(std::move(handle->vcpu));
   handle->notify.Release();
   delete handle;
   return info.Env().Undefined();

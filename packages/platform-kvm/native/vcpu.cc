@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -99,7 +100,7 @@ Vcpu::Vcpu(Vm* vm, std::function<void()> notify) : vm_(vm), notify_(std::move(no
   InstallKickHandler();
   index_ = vm_->AllocVcpuIndex();
   try {
-    fd_ = ioctl(vm_->vm_fd(), KVM_CREATE_VCPU, index_);
+    fd_ = ioctl(vm_->vm_fd(), KVM_CREATE_VCPU, vm_->NextVcpuId());
     if (fd_ < 0) ThrowErrno("KVM_CREATE_VCPU");
     void* run = mmap(nullptr, vm_->run_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
     if (run == MAP_FAILED) ThrowErrno("mmap of the vCPU run structure");
@@ -135,6 +136,49 @@ Vcpu::~Vcpu() {
   munmap(run_, vm_->run_size());
   close(fd_);
   vm_->FreeVcpuIndex(index_);
+}
+
+void Vcpu::Park() {
+  uint32_t phase = phase_.load();
+  if (phase == kRequested || phase == kAsync) Interrupt();
+  // An interrupted run ends within a few guest instructions, so a yielding wait is short.
+  while (phase == kRequested || phase == kAsync || busy_.load()) {
+    sched_yield();
+    phase = phase_.load();
+  }
+}
+
+// JS thread, while the vCPU thread is parked: it only waits for phase_ to leave kIdle.
+void Vcpu::Reset(std::function<void()> notify) {
+  notify_ = std::move(notify);
+  phase_.store(kIdle);
+  interrupt_pending_.store(false);
+  __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+  // Registers the last run left marked dirty would overwrite those set below on the next KVM_RUN.
+  run_->kvm_dirty_regs = 0;
+  outcome_ = kOutcomeFailed;
+  error_.clear();
+  exit_error_ = 0;
+  exit_cr2_ = 0;
+
+  as_ = nullptr;
+  last_as_id_ = 0;  // address space ids start at 1, so the first run flushes the TLB
+  last_generation_ = 0;
+  loaded_fs_base_ = 0;
+  loaded_gs_base_ = 0;
+  fp_loaded_ = false;
+  kernel_mode_ = true;
+
+  ClearEvents();
+  SetUpBlock();
+  SetUpRegisters();
+  Boot();
+}
+
+// Drops exceptions, interrupts and NMIs a failed run may have left pending or injected.
+void Vcpu::ClearEvents() {
+  struct kvm_vcpu_events events = {};
+  if (ioctl(fd_, KVM_SET_VCPU_EVENTS, &events) < 0) ThrowErrno("KVM_SET_VCPU_EVENTS");
 }
 
 void Vcpu::SetUpBlock() {
@@ -191,6 +235,9 @@ void Vcpu::SetUpRegisters() {
   if (vm_->features().xsave) sregs.cr4 |= 0x40000;
   if (vm_->features().fsgsbase) sregs.cr4 |= 0x10000;
   sregs.cr3 = GUEST_BOOT_PML4_GPA;
+  // A reused vCPU still contains the last fault address and possibly a pending interrupt.
+  sregs.cr2 = 0;
+  memset(sregs.interrupt_bitmap, 0, sizeof sregs.interrupt_bitmap);
   sregs.efer = 0x1 | 0x100 | 0x400 | 0x800;
   if (ioctl(fd_, KVM_SET_SREGS, &sregs) < 0) ThrowErrno("KVM_SET_SREGS");
   if (ioctl(fd_, KVM_GET_SREGS, &kernel_sregs_) < 0) ThrowErrno("KVM_GET_SREGS");
@@ -262,6 +309,7 @@ void Vcpu::ThreadMain() {
     }
     if (phase == kQuit) return;
 
+    busy_.store(true);
     outcome_ = RunGuest();
 
     // kRequested or kAsync become kDone; kQuit stays, and ends the thread.
@@ -270,6 +318,7 @@ void Vcpu::ThreadMain() {
     }
     if (previous == kQuit) return;
     if (previous == kAsync) notify_();
+    busy_.store(false);
   }
 }
 

@@ -43,6 +43,15 @@ class Vcpu {
   // Makes the current or next run return EXIT_INTERRUPTED. Any thread.
   void Interrupt();
 
+  // Ends a run in progress and waits until the vCPU thread is idle and has returned from `notify`,
+  // so the caller may free what `notify` refers to. The vCPU stays usable through Reset.
+  void Park();
+
+  // Prepares a parked vCPU for a new context, with `notify` in place of the old callback. Its
+  // registers, FPU state, CR3, segment bases, pending events, interrupt and kick flags, and what
+  // this object caches about them, become those of a newly created vCPU.
+  void Reset(std::function<void()> notify);
+
   uint64_t exit_error() const { return exit_error_; }
   uint64_t exit_cr2() const { return exit_cr2_; }
   const std::string& error() const { return error_; }
@@ -53,6 +62,7 @@ class Vcpu {
   enum Outcome { kOutcomeFailed, kOutcomePort, kOutcomeInterruptedUser, kOutcomeInterruptedBeforeEntry };
 
   void SetUpBlock();
+  void ClearEvents();
   void SetUpRegisters();
   void Boot();
   void ThreadMain();
@@ -64,7 +74,7 @@ class Vcpu {
 
   Vm* vm_;
   std::function<void()> notify_;
-  int index_;
+  int index_;  // block number; the KVM vCPU id is a different number (Vm::NextVcpuId)
   int fd_ = -1;
   struct kvm_run* run_ = nullptr;
   uint8_t* block_ = nullptr;
@@ -78,6 +88,8 @@ class Vcpu {
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> in_guest_{false};
   std::atomic<bool> interrupt_pending_{false};
+  // Set by the vCPU thread from taking a request until it has returned from `notify_`.
+  std::atomic<bool> busy_{false};
   Outcome outcome_ = kOutcomeFailed;
   std::string error_;
   uint64_t exit_error_ = 0;

@@ -2,6 +2,7 @@
 #include "vm.h"
 
 #include "kvm_ioctls.h"
+#include "vcpu.h"
 
 #include <cerrno>
 #include <cpuid.h>
@@ -65,6 +66,8 @@ Vm::Vm() {
 }
 
 Vm::~Vm() {
+  // Parked vCPUs join their threads and close their descriptors before the VM descriptor goes.
+  parked_vcpus_.clear();
   // Closing the VM descriptor frees the slots; the host mappings behind them go after it.
   close(vm_fd_);
   close(kvm_fd_);
@@ -235,6 +238,20 @@ int Vm::AllocVcpuIndex() {
 }
 
 void Vm::FreeVcpuIndex(int index) { vcpu_used_[index] = false; }
+
+std::unique_ptr<Vcpu> Vm::AcquireVcpu(std::function<void()> notify) {
+  if (parked_vcpus_.empty()) return std::make_unique<Vcpu>(this, std::move(notify));
+  std::unique_ptr<Vcpu> vcpu = std::move(parked_vcpus_.back());
+  parked_vcpus_.pop_back();
+  // A vCPU that cannot be reset is destroyed here; its block number is free again.
+  vcpu->Reset(std::move(notify));
+  return vcpu;
+}
+
+void Vm::ParkVcpu(std::unique_ptr<Vcpu> vcpu) {
+  vcpu->Park();
+  parked_vcpus_.push_back(std::move(vcpu));
+}
 
 void Vm::InvalidateShadowPages() {
   // Deleting a memory slot makes KVM discard every shadow page table of the VM. A one-page slot

@@ -8,7 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +20,8 @@
 #include "guest_layout.h"
 
 namespace tsvisor_kvm {
+
+class Vcpu;
 
 // Thrown for a failed host call; `what()` names the call and errno.
 struct KvmError {
@@ -78,6 +82,18 @@ class Vm {
   int AllocVcpuIndex();
   void FreeVcpuIndex(int index);
 
+  // A KVM vCPU id that this VM has not used yet. KVM keeps every vCPU it created until the VM
+  // descriptor is closed, so an id is never handed out twice, even after its vCPU was destroyed.
+  int NextVcpuId() { return next_vcpu_id_++; }
+
+  // Returns a vCPU for a new context: a parked one, reset to the state of a new vCPU, or else a new
+  // one. `notify` is called from the vCPU thread when a pending run has finished.
+  std::unique_ptr<Vcpu> AcquireVcpu(std::function<void()> notify);
+
+  // Parks the vCPU of a released context for AcquireVcpu. Ends a run in progress first, and
+  // returns only once the vCPU thread has stopped calling the old `notify`.
+  void ParkVcpu(std::unique_ptr<Vcpu> vcpu);
+
   // Makes every vCPU drop its cached translations of guest page tables. Needed after the host
   // removes or narrows a mapping, because a shadow-paging hypervisor does not see the host's
   // writes to guest page tables.
@@ -104,6 +120,10 @@ class Vm {
   std::vector<uint64_t> free_pages_;
   uint64_t pool_next_ = GUEST_PAGE_POOL_GPA;
   std::vector<bool> vcpu_used_;
+  int next_vcpu_id_ = 0;
+  // Each parked vCPU keeps its block number, its descriptor and its thread, so that parked and
+  // live vCPUs together never exceed VCPU_MAX.
+  std::vector<std::unique_ptr<Vcpu>> parked_vcpus_;
 };
 
 }  // namespace tsvisor_kvm

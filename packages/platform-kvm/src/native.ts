@@ -30,7 +30,7 @@ export interface NativeAddon {
 
   /** Creates a VM with the guest kernel loaded. */
   createVm(): VmHandle;
-  /** Frees the VM. Every address space and vCPU of it must have been released. */
+  /** Frees the VM and its parked vCPUs. Every address space and vCPU of it must have been released. */
   closeVm(vm: VmHandle): void;
 
   createAddressSpace(vm: VmHandle): AddressSpaceHandle;
@@ -39,9 +39,15 @@ export interface NativeAddon {
   mapFile(as: AddressSpaceHandle, addr: number, fd: number, offset: number, length: number, access: number): void;
   unmap(as: AddressSpaceHandle, addr: number, length: number): void;
 
-  /** Creates a vCPU, boots it and starts its thread. `onExit` runs when a pending run has finished. */
+  /**
+   * Returns a vCPU for a new context: a parked one reset to the state of a new vCPU, or else a new
+   * one, booted, with its thread started. `onExit` runs when a pending run has finished.
+   */
   createVcpu(vm: VmHandle, onExit: () => void): VcpuHandle;
-  /** Stops and joins the vCPU thread, then frees the vCPU. */
+  /**
+   * Ends a run in progress and parks the vCPU, its thread and descriptor in the VM for the next
+   * createVcpu, because KVM frees no vCPU before the VM is closed. onExit is not called afterwards.
+   */
   releaseVcpu(vcpu: VcpuHandle): void;
   /**
    * Loads `registers` (platform-api's Registers layout) and runs the application in `as`, spinning up

@@ -1,6 +1,7 @@
 /**
  * The KVM platform: one VM per platform instance, guest page tables per address space, a vCPU and
- * its native thread per context. The application runs in guest ring 3 under a guest kernel that
+ * its native thread per context. A released context's vCPU is parked in the VM and reused by the
+ * next context until close(). The application runs in guest ring 3 under a guest kernel that
  * turns every system call and exception into an exit to the host.
  */
 import type { Platform, PlatformOptions, PlatformSupports } from '@tsvisor/platform-api';
