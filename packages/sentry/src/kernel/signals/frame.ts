@@ -48,8 +48,6 @@ const SW_BYTES_OFFSET = 464;
 const FP_XSTATE_MAGIC1 = 0x46505853;
 const FP_XSTATE_MAGIC2 = 0x46505845;
 const FXSAVE_SIZE = 512;
-/** Size of the legacy area, XSAVE header and AVX upper halves: the image size when the registers carry none. */
-const DEFAULT_XSTATE_SIZE = 832;
 
 /** The bytes below the stack pointer that x86-64 code may use without moving it. */
 const RED_ZONE = 128;
@@ -59,21 +57,40 @@ const FIX_EFLAGS = 0x40000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 
 /** eflags bits cleared for the handler: TF, DF, RF and AC. */
 const HANDLER_CLEARS = 0x100 | 0x400 | 0x10000 | 0x40000;
 
-/** Size of the XSAVE image of `regs`, from the software bytes the host kernel wrote into it. */
-function xstateSize(regs: Registers): number {
+/**
+ * XSAVE components seen in use in any frame so far. Without the host's software bytes this is the
+ * best known approximation of XCR0, used to reject components a handler sets in a saved image.
+ */
+let observedFeatures = 0x3n;
+
+/** The XSAVE layout of `regs`: the image size and the enabled components (XCR0). */
+interface XstateLayout {
+  readonly size: number;
+  readonly features: bigint;
+}
+
+/**
+ * Returns the XSAVE layout from the software bytes the host kernel wrote into the image, where the
+ * platform kept them. Otherwise the component offsets are unknown, because they depend on the
+ * CPU, so the whole image the registers hold is saved. That costs stack but never loses state,
+ * such as the AVX-512 registers glibc's string functions use.
+ */
+function xstateLayout(regs: Registers): XstateLayout {
   const fp = Buffer.from(regs.buffer, FP_STATE_OFFSET, FP_STATE_SIZE);
-  if (fp.readUInt32LE(SW_BYTES_OFFSET) !== FP_XSTATE_MAGIC1) return DEFAULT_XSTATE_SIZE;
+  const fallback = { size: FP_STATE_SIZE, features: fp.readBigUInt64LE(Fx.xstateBv) | 0x3n };
+  if (fp.readUInt32LE(SW_BYTES_OFFSET) !== FP_XSTATE_MAGIC1) return fallback;
   const size = fp.readUInt32LE(SW_BYTES_OFFSET + 16);
-  return size >= FXSAVE_SIZE + 64 && size <= FP_STATE_SIZE ? size : DEFAULT_XSTATE_SIZE;
+  if (size < FXSAVE_SIZE + 64 || size > FP_STATE_SIZE) return fallback;
+  return { size, features: fp.readBigUInt64LE(SW_BYTES_OFFSET + 8) };
 }
 
 /** Writes the software bytes that tell a reader of the frame how large the XSAVE image is. */
-function markXstate(image: Buffer, size: number): void {
+function markXstate(image: Buffer, layout: XstateLayout): void {
   image.writeUInt32LE(FP_XSTATE_MAGIC1, SW_BYTES_OFFSET);
-  image.writeUInt32LE(size + 4, SW_BYTES_OFFSET + 4);
-  image.writeBigUInt64LE(image.readBigUInt64LE(Fx.xstateBv), SW_BYTES_OFFSET + 8);
-  image.writeUInt32LE(size, SW_BYTES_OFFSET + 16);
-  image.writeUInt32LE(FP_XSTATE_MAGIC2, size);
+  image.writeUInt32LE(layout.size + 4, SW_BYTES_OFFSET + 4);
+  image.writeBigUInt64LE(layout.features, SW_BYTES_OFFSET + 8);
+  image.writeUInt32LE(layout.size, SW_BYTES_OFFSET + 16);
+  image.writeUInt32LE(FP_XSTATE_MAGIC2, layout.size);
 }
 
 /** Gives the handler the FPU state of a new thread, as Linux does before it enters a handler. */
@@ -96,7 +113,7 @@ function resetFpState(regs: Registers): void {
  */
 function sanitizeFpImage(image: Buffer, current: Registers): void {
   const fp = Buffer.from(current.buffer, FP_STATE_OFFSET, FP_STATE_SIZE);
-  const enabled = fp.readUInt32LE(SW_BYTES_OFFSET) === FP_XSTATE_MAGIC1 ? fp.readBigUInt64LE(SW_BYTES_OFFSET + 8) : 0x7n;
+  const enabled = fp.readUInt32LE(SW_BYTES_OFFSET) === FP_XSTATE_MAGIC1 ? fp.readBigUInt64LE(SW_BYTES_OFFSET + 8) : observedFeatures;
   const mxcsrMask = fp.readUInt32LE(Fx.mxcsrMask) || 0xffbf;
   image.writeUInt32LE(image.readUInt32LE(Fx.mxcsr) & mxcsrMask, Fx.mxcsr);
   image.writeBigUInt64LE(image.readBigUInt64LE(Fx.xstateBv) & enabled, Fx.xstateBv);
@@ -121,14 +138,15 @@ export function pushFrame(task: Task, request: FrameRequest): void {
 
   let sp = request.onAltStack && !wasOnAltStack ? Number(stack.sp + stack.size) : regs.rsp - RED_ZONE;
 
-  const fpSize = xstateSize(regs);
-  sp = Math.floor((sp - fpSize - 4) / 64) * 64;
+  const layout = xstateLayout(regs);
+  observedFeatures |= layout.features;
+  sp = Math.floor((sp - layout.size - 4) / 64) * 64;
   const fpAddress = sp;
   sp = Math.floor((sp - FRAME_SIZE) / 16) * 16 - 8;
 
-  const fpImage = Buffer.alloc(fpSize + 4);
-  fpImage.set(regs.bytes.subarray(FP_STATE_OFFSET, FP_STATE_OFFSET + fpSize));
-  markXstate(fpImage, fpSize);
+  const fpImage = Buffer.alloc(layout.size + 4);
+  fpImage.set(regs.bytes.subarray(FP_STATE_OFFSET, FP_STATE_OFFSET + layout.size));
+  markXstate(fpImage, layout);
 
   const frame = Buffer.alloc(FRAME_SIZE);
   frame.writeBigUInt64LE(BigInt(request.restorer), 0);
