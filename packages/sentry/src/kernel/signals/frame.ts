@@ -72,8 +72,8 @@ interface XstateLayout {
 /**
  * Returns the XSAVE layout from the software bytes the host kernel wrote into the image, where the
  * platform kept them. Otherwise the component offsets are unknown, because they depend on the
- * CPU, so the whole image the registers hold is saved. That costs stack but never loses state,
- * such as the AVX-512 registers glibc's string functions use.
+ * CPU, so the whole image the registers hold is saved. That costs stack but keeps every component
+ * the platform passes on, such as the AVX-512 registers glibc's string functions use.
  */
 function xstateLayout(regs: Registers): XstateLayout {
   const fp = Buffer.from(regs.buffer, FP_STATE_OFFSET, FP_STATE_SIZE);
