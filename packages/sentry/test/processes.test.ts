@@ -40,11 +40,8 @@ function prepare(): string {
 const dir = prepare();
 const memfdsBefore = openMemfds();
 const descendantsBefore = descendants();
-// NOTE: the kvm platform gives a new context the id of a released vCPU, and KVM_CREATE_VCPU fails
-// with EEXIST because KVM keeps every vCPU id until the VM is closed. Programs that create tasks
-// after one has exited cannot run on it yet.
 const platforms = listPlatforms()
-  .filter((platform) => platform.available && platform.name !== 'kvm')
+  .filter((platform) => platform.available)
   .map((platform) => platform.name);
 
 async function compare(platform: string, argv: string[]): Promise<string> {
