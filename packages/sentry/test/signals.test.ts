@@ -73,11 +73,7 @@ for (const platform of available) {
     test('AVX-512 state survives a handler', () => compare(platform, [path.join(dir, 'avx512')]));
   }
 
-  // NOTE: the kvm platform fails KVM_CREATE_VCPU with EEXIST when a second context is created, so
-  // programs that fork run on the other platforms only.
-  if (platform !== 'kvm') {
-    test('pipes between processes', () => compare(platform, [path.join(dir, 'pipes')]));
-  }
+  test('pipes between processes', () => compare(platform, [path.join(dir, 'pipes')]));
   test.run();
 }
 
