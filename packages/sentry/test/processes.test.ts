@@ -12,7 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { listPlatforms } from '@tsvisor/platform-api';
 import { SandboxController } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, runNative } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, runNative, settledHostState } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
@@ -107,9 +107,9 @@ cleanup('at least one platform ran', () => {
 });
 
 cleanup('no host process or memfd is left', async () => {
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.equal(descendants(), descendantsBefore, 'descendant processes left behind');
-  assert.equal(openMemfds(), memfdsBefore, 'memfds left open');
+  const left = await settledHostState(descendantsBefore, memfdsBefore);
+  assert.equal(left.descendants, descendantsBefore, 'descendant processes left behind');
+  assert.equal(left.memfds, memfdsBefore, 'memfds left open');
 });
 
 cleanup.after(() => {

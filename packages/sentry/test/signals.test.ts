@@ -12,7 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { listPlatforms } from '@tsvisor/platform-api';
 import { runSandbox } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, runNative } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, runNative, settledHostState } from './helpers/host.js';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'signals');
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
@@ -85,9 +85,9 @@ cleanup('at least one platform ran', () => {
 
 cleanup('no stub process or memfd is left', async () => {
   // Stub processes are reaped asynchronously after close(); give them a moment.
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.equal(descendants(), descendantsBefore, 'descendant processes left behind');
-  assert.equal(openMemfds(), memfdsBefore, 'memfds left open');
+  const left = await settledHostState(descendantsBefore, memfdsBefore);
+  assert.equal(left.descendants, descendantsBefore, 'descendant processes left behind');
+  assert.equal(left.memfds, memfdsBefore, 'memfds left open');
 });
 
 cleanup.after(() => {
