@@ -122,9 +122,11 @@ export function testPlatforms(): string[] {
 }
 
 /**
- * Waits until the descendant processes and open memfds are back to what they were before the
- * sandbox ran, or until `timeoutMs` passes, and returns what is left then. Reaping a stub is
- * asynchronous on some platforms, so a loaded machine needs more than one look.
+ * Waits until no descendant process and no open memfd exists beyond those present before the
+ * sandbox ran, or until `timeoutMs` passes. Returns the earlier lists plus whatever is still extra,
+ * so a test compares the result with the earlier lists. Reaping a stub is asynchronous on some
+ * platforms, so a loaded machine needs more than one look; an earlier process that has since
+ * exited on its own is not a leak and is ignored.
  */
 export async function settledHostState(
   descendantsBefore: number[],
@@ -133,10 +135,15 @@ export async function settledHostState(
 ): Promise<{ descendants: number[]; memfds: string[] }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const state = { descendants: descendants(), memfds: openMemfds() };
-    const settled = JSON.stringify(state.descendants) === JSON.stringify(descendantsBefore)
-      && JSON.stringify(state.memfds) === JSON.stringify(memfdsBefore);
-    if (settled || Date.now() >= deadline) return state;
+    const extraProcesses = descendants().filter((pid) => !descendantsBefore.includes(pid));
+    const extraMemfds = openMemfds().filter((memfd) => !memfdsBefore.includes(memfd));
+    const settled = extraProcesses.length === 0 && extraMemfds.length === 0;
+    if (settled || Date.now() >= deadline) {
+      return {
+        descendants: [...descendantsBefore, ...extraProcesses],
+        memfds: [...memfdsBefore, ...extraMemfds],
+      };
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
