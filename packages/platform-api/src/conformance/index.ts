@@ -4,10 +4,11 @@
  *   import { runConformance } from '@tsvisor/platform-api/conformance';
  *   runConformance({ create: () => createPlatform('myplatform') });
  *
- * It drives the platform with small machine-code snippets placed in a temporary shared-memory file
- * and checks what the sentry relies on: system call arguments and results, faults with their address
- * and access type, exceptions as signals, interrupt(), unmap, fs_base and SSE state across switches,
- * several contexts and address spaces, and that close() leaves no process, thread or descriptor.
+ * It drives the platform with small machine-code snippets placed in a temporary shared-memory file.
+ * The tests check what the sentry relies on: system call arguments and results, faults with their
+ * address and access type, exceptions as signals, interrupt(), unmap, and fs_base and SSE state
+ * across switches. They also cover several contexts and address spaces, and check that close()
+ * leaves no process, thread or descriptor.
  */
 import * as assert from 'uvu/assert';
 import { suite } from 'uvu';
@@ -74,7 +75,8 @@ export function runConformance(options: ConformanceOptions): void {
 
   test('platform describes its address range', ({ platform }) => {
     assert.type(platform.name, 'string');
-    assert.ok(platform.minUserAddress > 0 && platform.minUserAddress <= CODE, `minUserAddress ${platform.minUserAddress}`);
+    assert.ok(platform.minUserAddress > 0, `minUserAddress ${platform.minUserAddress} is positive`);
+    assert.ok(platform.minUserAddress <= CODE, `minUserAddress ${platform.minUserAddress} leaves room for the test code`);
     assert.ok(platform.maxUserAddress >= 0x7f0000000000, `maxUserAddress ${platform.maxUserAddress.toString(16)}`);
     assert.type(platform.supports.exactFaultAccess, 'boolean');
   });
