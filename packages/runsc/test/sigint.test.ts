@@ -20,6 +20,8 @@ const EXIT_TIMEOUT_MS = 10_000;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runsc-sigint-'));
 const spin = path.join(dir, 'spin');
 execFileSync('gcc', ['-static', '-O1', '-o', spin, SPIN_SOURCE]);
+const waitForSigint = path.join(dir, 'wait-for-sigint');
+execFileSync('gcc', ['-static', '-O1', '-o', waitForSigint, path.join(__dirname, 'fixtures', 'wait-for-sigint.c')]);
 
 function parentOf(pid: number): number | undefined {
   try {
@@ -57,13 +59,18 @@ function alive(pid: number): boolean {
 interface Interrupted {
   readonly status: number | null;
   readonly killedByTest: boolean;
+  readonly stdout: string;
   readonly stderr: string;
   readonly sandboxProcesses: number[];
 }
 
 /** Starts `runsc do -- argv`, sends SIGINT once the sandbox runs, and waits for runsc to exit. */
 async function interrupt(argv: string[]): Promise<Interrupted> {
-  const child = spawn(process.execPath, [RUNSC, 'do', '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [RUNSC, 'do', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
@@ -87,7 +94,7 @@ async function interrupt(argv: string[]): Promise<Interrupted> {
   }, EXIT_TIMEOUT_MS);
   const status = await exited;
   clearTimeout(timer);
-  return { status, killedByTest, stderr, sandboxProcesses };
+  return { status, killedByTest, stdout, stderr, sandboxProcesses };
 }
 
 test('SIGINT ends busybox sleep with 130', async () => {
@@ -101,6 +108,15 @@ test('SIGINT ends a spinning program with 130', async () => {
   const result = await interrupt([spin]);
   assert.not.ok(result.killedByTest, 'runsc did not exit after SIGINT');
   assert.is(result.status, 130, `stderr: ${result.stderr}`);
+});
+
+test('program blocked without a timer waits for SIGINT', async () => {
+  for (const mode of ['pause', 'read']) {
+    const result = await interrupt([waitForSigint, mode]);
+    assert.not.ok(result.killedByTest, `runsc did not exit after SIGINT (${mode})`);
+    assert.is(result.stdout, `${mode} returned -1: Interrupted system call\n`, `stderr: ${result.stderr}`);
+    assert.is(result.status, 6, mode);
+  }
 });
 
 test('no sandbox process outlives runsc', async () => {

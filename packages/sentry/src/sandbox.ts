@@ -252,10 +252,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     cleanup.unshift(() => options.controller?.attach(undefined));
     startTask(task);
     options.controller?.attach(kernel);
+    // Tasks that all wait on one another (a futex, an empty pipe, pause()) hold no host handle, so
+    // without this timer Node would find its event loop empty and exit in the middle of the run.
+    const keepAlive = setInterval(() => {}, 0x7fffffff);
     let exit: Awaited<typeof kernel.initExit>;
     try {
       exit = await kernel.initExit;
     } finally {
+      clearInterval(keepAlive);
       await kernel.shutdown();
     }
     if (exit.signal !== undefined) return { status: 128 + exit.signal, signal: exit.signal };
