@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runSandbox, SandboxError } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, settledHostState } from './helpers/host.js';
+import { createPlatform } from '@tsvisor/platform-api';
+import { descendants, openMemfds, runInSandbox, settledHostState, testPlatforms } from './helpers/host.js';
 
 const CRASH_SOURCE = `
 #include <signal.h>
@@ -96,6 +97,32 @@ test('file without execute permission', async ({ dir }) => {
 test('missing interpreter', async ({ dir }) => {
   const program = path.join(dir, 'no-interpreter');
   assert.is(await sandboxError([program]), `${program}: cannot open its interpreter /nonexistent/ld.so (ENOENT)`);
+});
+
+test('big-endian ELF names the byte order', async ({ dir }) => {
+  const file = path.join(dir, 'big-endian');
+  const header = fs.readFileSync('/usr/bin/busybox').subarray(0, 4096);
+  header[5] = 2;
+  fs.writeFileSync(file, header, { mode: 0o755 });
+  assert.is(await sandboxError([file]), `${file}: wrong byte order (big-endian ELF); only little-endian x86-64 executables can run`);
+});
+
+test('segment beyond the usable range', async ({ dir }) => {
+  // Linux runs this program; platforms whose stubs live high in the address space cannot.
+  const program = path.join(dir, 'high');
+  fs.writeFileSync(`${program}.S`, '.globl _start\n.text\n_start:\n  mov $60, %eax\n  mov $3, %edi\n  syscall\n');
+  execFileSync('gcc', ['-nostdlib', '-static', '-Wl,-Ttext-segment=0x7ffffff00000', '-o', program, `${program}.S`]);
+  for (const platform of testPlatforms()) {
+    const instance = createPlatform(platform);
+    const maxAddress = instance.maxUserAddress;
+    instance.close();
+    if (maxAddress >= 0x7ffffff02000) {
+      assert.is((await runSandbox({ argv: [program], platform, stdio: [] })).status, 3, platform);
+      continue;
+    }
+    const message = await sandboxError([program], platform);
+    assert.match(message, `${program}: a segment at 0x7ffffff00000-0x7ffffff01000 lies outside the sandbox's usable address range`, platform);
+  }
 });
 
 test('unknown platform', async () => {

@@ -22,6 +22,7 @@ const ET_DYN = 3;
 const EM_X86_64 = 62;
 const ELFCLASS64 = 2;
 const ELFDATA2LSB = 1;
+const ELFDATA2MSB = 2;
 
 /** A file the loader cannot run. `reason` completes "PATH: ..." in the message shown to users. */
 export class ExecError extends Error {
@@ -58,8 +59,13 @@ export function parseElfHeader(bytes: Uint8Array): ElfHeader {
   }
   if (bytes.length < EHDR_SIZE) throw new ExecError(Errno.ENOEXEC, 'truncated ELF header');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // The header's own fields are in the file's byte order, so the order is checked before them.
+  if (bytes[5] !== ELFDATA2LSB) {
+    const order = bytes[5] === ELFDATA2MSB ? 'big-endian' : `unknown byte order ${bytes[5]}`;
+    throw new ExecError(Errno.ENOEXEC, `wrong byte order (${order} ELF); only little-endian x86-64 executables can run`);
+  }
   const machine = view.getUint16(18, true);
-  if (bytes[4] !== ELFCLASS64 || bytes[5] !== ELFDATA2LSB || machine !== EM_X86_64) {
+  if (bytes[4] !== ELFCLASS64 || machine !== EM_X86_64) {
     const bits = bytes[4] === ELFCLASS64 ? 64 : 32;
     throw new ExecError(Errno.ENOEXEC, `wrong architecture (${bits}-bit ELF for machine ${machine}); only x86-64 executables can run`);
   }

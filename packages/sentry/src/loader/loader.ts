@@ -63,8 +63,16 @@ async function mapSegment(task: Task, file: FileDescription, segment: ProgramHea
   const start = pageDown(segment.vaddr + bias);
   const end = pageUp(segment.vaddr + bias + segment.memsz);
   const lead = (segment.vaddr + bias) - start;
-  if (segment.filesz > segment.memsz || segment.offset % PAGE_SIZE !== segment.vaddr % PAGE_SIZE || !mm.inUserRange(start, end - start)) {
+  if (segment.filesz > segment.memsz || segment.offset % PAGE_SIZE !== segment.vaddr % PAGE_SIZE) {
     throw new ExecError(Errno.ENOEXEC, 'invalid ELF segment layout');
+  }
+  if (!mm.inUserRange(start, end - start)) {
+    const { minAddress, maxAddress } = mm.layout;
+    throw new ExecError(
+      Errno.EINVAL,
+      `a segment at 0x${start.toString(16)}-0x${end.toString(16)} lies outside the sandbox's usable address range ` +
+        `0x${minAddress.toString(16)}-0x${maxAddress.toString(16)}`,
+    );
   }
 
   mm.unmap(start, end);

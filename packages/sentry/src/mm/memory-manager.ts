@@ -355,6 +355,28 @@ export class MemoryManager {
   }
 
   /**
+   * Returns how many bytes from `addr`, at most `length`, lie in consecutive VMAs that permit
+   * `access`. A system call that copies from or to a buffer transfers that prefix, as Linux does
+   * when its copy stops at the first inaccessible page.
+   * NOTE: a prefix that ends in the gap below a growing stack stops there, although a copy into
+   * that gap would extend the stack.
+   */
+  accessibleLength(addr: number, length: number, access: number): number {
+    if (length <= 0) return 0;
+    const end = addr + length;
+    const first = this.vmas.find(addr);
+    if (first !== undefined && end <= first.end && permits(first.prot, access)) return length;
+    if (!(addr >= 0) || !this.inUserRange(addr, 0)) return 0;
+
+    let cursor = addr;
+    for (const vma of this.vmas.overlapping(addr, end)) {
+      if (vma.start > cursor || !permits(vma.prot, access)) break;
+      cursor = Math.min(vma.end, end);
+    }
+    return cursor - addr;
+  }
+
+  /**
    * Resolves a fault the platform reported: when the address lies in a VMA that permits the access
    * and its page is not committed yet, commits the window around it and returns true. Returns false
    * for a real access violation, which the caller turns into SIGSEGV.

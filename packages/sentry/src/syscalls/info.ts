@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import { Errno, fail } from '../errno.js';
 import { RLIM_NLIMITS } from '../kernel/limits.js';
 import type { Task } from '../kernel/task.js';
+import { Prot } from '../mm/flags.js';
 import { registerSyscall } from './table.js';
 
 const NS_PER_SECOND = 1_000_000_000n;
@@ -106,7 +107,10 @@ function getrandom(task: Task, addr: number, length: number, flags: number): num
   if ((flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) !== 0) fail(Errno.EINVAL);
   if ((flags & GRND_RANDOM) !== 0 && (flags & GRND_INSECURE) !== 0) fail(Errno.EINVAL);
   if (length < 0) fail(Errno.EINVAL);
-  const total = Math.min(length, GETRANDOM_MAX);
+  const requested = Math.min(length, GETRANDOM_MAX);
+  // Like Linux, fill up to the first page that cannot be written and return that count.
+  const total = task.mm.accessibleLength(addr, requested, Prot.WRITE);
+  if (total === 0 && requested > 0) fail(Errno.EFAULT);
   const chunk = Buffer.alloc(Math.min(total, 65536));
   for (let done = 0; done < total; done += chunk.length) {
     const piece = chunk.subarray(0, Math.min(chunk.length, total - done));

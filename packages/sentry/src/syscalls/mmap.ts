@@ -3,13 +3,16 @@
  * family. Argument checks follow Linux's order and errno choices; the semantics live in
  * mm/memory-manager.ts.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { Errno, fail } from '../errno.js';
-import { Rlimit } from '../kernel/limits.js';
+import { RLIM_INFINITY, Rlimit } from '../kernel/limits.js';
 import type { Task } from '../kernel/task.js';
 import { PAGE_SIZE } from '../memory/memory-file.js';
 import { MapFlag, MremapFlag, Prot, PROT_ACCESS_MASK } from '../mm/flags.js';
 import { pageUp } from '../mm/memory-manager.js';
 import type { FileDescription } from '../vfs/file.js';
+import { S_IFDIR, S_IFIFO, S_IFMT, S_IFSOCK } from '../vfs/flags.js';
 import { registerSyscall } from './table.js';
 
 const O_ACCMODE = 3;
@@ -40,10 +43,14 @@ function pageLength(length: number): number {
   return rounded;
 }
 
+/** File types without an mmap operation on Linux, where mmap fails with ENODEV. */
+const UNMAPPABLE_TYPES = new Set([S_IFDIR, S_IFIFO, S_IFSOCK]);
+
 function checkFileAccess(file: FileDescription, prot: number, shared: boolean): void {
   const mode = file.flags & O_ACCMODE;
   if (mode === O_WRONLY) fail(Errno.EACCES);
   if (shared && (prot & Prot.WRITE) !== 0 && mode !== O_RDWR) fail(Errno.EACCES);
+  if (UNMAPPABLE_TYPES.has(file.stat().mode & S_IFMT)) fail(Errno.ENODEV);
 }
 
 /** Copies the file's bytes from `offset` into the new mapping at [start, start + length). */
@@ -232,7 +239,38 @@ function mlockall(task: Task, flagBits: number): number {
   return 0;
 }
 
-registerSyscall('brk', (task, addr) => task.mm.brk(addr), { args: ['ptr'] });
+/** Host RAM plus swap in bytes: the most one private writable allocation may take, as below. */
+function commitLimit(): number {
+  let swap = 0;
+  try {
+    const match = /^SwapTotal:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/meminfo', 'latin1'));
+    if (match !== null) swap = Number(match[1]) * 1024;
+  } catch {
+    // Without /proc/meminfo the limit is RAM alone.
+  }
+  return os.totalmem() + swap;
+}
+
+let cachedCommitLimit = 0;
+
+/**
+ * brk: moves the program break and returns the new one, or the old one when it cannot. Like Linux,
+ * growth fails when the data segment would exceed RLIMIT_DATA, and when it alone is larger than
+ * RAM plus swap, which is what Linux's default overcommit policy (vm.overcommit_memory = 0)
+ * refuses.
+ */
+function brk(task: Task, addr: number): number {
+  const mm = task.mm;
+  if (addr > mm.brkEnd) {
+    const limit = task.limits.get(Rlimit.DATA).cur;
+    if (limit !== RLIM_INFINITY && BigInt(pageUp(addr) - mm.brkStart) > limit) return mm.brkEnd;
+    cachedCommitLimit ||= commitLimit();
+    if (pageUp(addr) - pageUp(mm.brkEnd) > cachedCommitLimit) return mm.brkEnd;
+  }
+  return mm.brk(addr);
+}
+
+registerSyscall('brk', brk, { args: ['ptr'] });
 registerSyscall('mmap', mmap, {
   args: ['ptr', 'int', 'flags', 'flags', 'fd', 'hex'],
   support: 'partial',

@@ -1,12 +1,16 @@
 /** read, write, their vectored and positioned forms, and lseek. */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
+import { Prot } from '../mm/flags.js';
 import type { FileDescription } from '../vfs/file.js';
-import { O_ACCMODE, O_RDONLY, O_WRONLY } from '../vfs/flags.js';
+import { O_ACCMODE, O_RDONLY, O_WRONLY, S_IFIFO, S_IFMT } from '../vfs/flags.js';
 import { registerSyscall } from './table.js';
 
 /** Linux caps one read or write at MAX_RW_COUNT bytes (INT_MAX rounded down to a page). */
 export const MAX_RW_COUNT = 0x7ffff000;
+
+/** End of the user address range on x86-64 (TASK_SIZE_MAX); Linux's access_ok rejects buffers past it. */
+const TASK_SIZE_MAX = 2 ** 47 - 4096;
 
 /** Largest iovec array readv/writev accept (UIO_MAXIOV). */
 const UIO_MAXIOV = 1024;
@@ -30,9 +34,27 @@ function writableFile(task: Task, fd: number): FileDescription {
   return file;
 }
 
-function checkCount(count: number): number {
-  if (count < 0) fail(Errno.EINVAL);
+/**
+ * Checks a buffer as Linux's access_ok does, before the count is clamped, and returns the count
+ * one call transfers. The count is a size_t, so a negative register value is a count beyond the
+ * address space and fails with EFAULT, as on Linux.
+ */
+function checkBuffer(addr: number, count: number): number {
+  if (count < 0 || addr < 0 || addr + count > TASK_SIZE_MAX) fail(Errno.EFAULT);
   return Math.min(count, MAX_RW_COUNT, MAX_CHUNK);
+}
+
+/**
+ * Returns how many of the first `length` bytes at `addr` a transfer may use. Linux copies up to the
+ * first page it cannot access and returns that short count, or EFAULT when it copied nothing.
+ * NOTE: Linux's pipes drop the page-sized piece that faults and keep earlier pieces; here a pipe
+ * transfer whose buffer is not wholly accessible fails with EFAULT and moves no data.
+ */
+function usableLength(task: Task, file: FileDescription, addr: number, length: number, access: number): number {
+  const accessible = task.mm.accessibleLength(addr, length, access);
+  if (accessible === length) return length;
+  if (accessible === 0 || (file.stat().mode & S_IFMT) === S_IFIFO) fail(Errno.EFAULT);
+  return accessible;
 }
 
 /**
@@ -70,8 +92,9 @@ function withReference(
 
 function read(task: Task, fd: number, addr: number, count: number): number | Promise<number> {
   const file = readableFile(task, fd);
-  const length = checkCount(count);
+  let length = checkBuffer(addr, count);
   if (length === 0) return 0;
+  length = usableLength(task, file, addr, length, Prot.WRITE);
   const buffer = Buffer.allocUnsafe(length);
   return withReference(file, () => file.read(task, buffer), (n) => {
     task.mm.copyOut(addr, buffer.subarray(0, n));
@@ -81,8 +104,9 @@ function read(task: Task, fd: number, addr: number, count: number): number | Pro
 
 function write(task: Task, fd: number, addr: number, count: number): number | Promise<number> {
   const file = writableFile(task, fd);
-  const length = checkCount(count);
+  let length = checkBuffer(addr, count);
   if (length === 0) return 0;
+  length = usableLength(task, file, addr, length, Prot.READ);
   const data = task.mm.copyIn(addr, length);
   return withReference(file, () => file.write(task, data), (n) => n);
 }
@@ -90,7 +114,8 @@ function write(task: Task, fd: number, addr: number, count: number): number | Pr
 function pread64(task: Task, fd: number, addr: number, count: number, offset: number): number | Promise<number> {
   const file = readableFile(task, fd);
   if (offset < 0) fail(Errno.EINVAL);
-  const length = checkCount(count);
+  let length = checkBuffer(addr, count);
+  length = usableLength(task, file, addr, length, Prot.WRITE);
   const buffer = Buffer.allocUnsafe(length);
   return withReference(file, () => file.pread(task, buffer, offset), (n) => {
     task.mm.copyOut(addr, buffer.subarray(0, n));
@@ -101,7 +126,8 @@ function pread64(task: Task, fd: number, addr: number, count: number, offset: nu
 function pwrite64(task: Task, fd: number, addr: number, count: number, offset: number): number | Promise<number> {
   const file = writableFile(task, fd);
   if (offset < 0) fail(Errno.EINVAL);
-  const length = checkCount(count);
+  let length = checkBuffer(addr, count);
+  length = usableLength(task, file, addr, length, Prot.READ);
   const data = task.mm.copyIn(addr, length);
   return withReference(file, () => file.pwrite(task, data, offset), (n) => n);
 }
@@ -121,12 +147,31 @@ function readIoVectors(task: Task, addr: number, count: number): { vectors: IoVe
     const base = Number(raw.readBigUInt64LE(i * 16));
     const length = raw.readBigInt64LE(i * 16 + 8);
     if (length < 0n) fail(Errno.EINVAL);
+    if (length > 0n && (base < 0 || base + Number(length) > TASK_SIZE_MAX)) fail(Errno.EFAULT);
     // Linux truncates the total at MAX_RW_COUNT rather than failing.
     const kept = Math.min(Number(length), MAX_RW_COUNT - total);
     vectors.push({ base, length: kept });
     total += kept;
   }
   return { vectors, total: Math.min(total, MAX_CHUNK) };
+}
+
+/**
+ * Returns how many of the vectors' first `total` bytes a transfer may use: the vectors in order up
+ * to the first byte that is not accessible, by the same rule as usableLength.
+ */
+function usableVectorLength(task: Task, file: FileDescription, vectors: readonly IoVector[], total: number, access: number): number {
+  let done = 0;
+  for (const vector of vectors) {
+    if (done >= total) break;
+    const part = Math.min(vector.length, total - done);
+    const accessible = task.mm.accessibleLength(vector.base, part, access);
+    done += accessible;
+    if (accessible < part) break;
+  }
+  if (done === total) return total;
+  if (done === 0 || (file.stat().mode & S_IFMT) === S_IFIFO) fail(Errno.EFAULT);
+  return done;
 }
 
 function scatter(task: Task, vectors: readonly IoVector[], data: Uint8Array): void {
@@ -153,8 +198,9 @@ function gather(task: Task, vectors: readonly IoVector[], total: number): Buffer
 
 function readv(task: Task, fd: number, addr: number, count: number): number | Promise<number> {
   const file = readableFile(task, fd);
-  const { vectors, total } = readIoVectors(task, addr, count);
-  if (total === 0) return 0;
+  const { vectors, total: requested } = readIoVectors(task, addr, count);
+  if (requested === 0) return 0;
+  const total = usableVectorLength(task, file, vectors, requested, Prot.WRITE);
   const buffer = Buffer.allocUnsafe(total);
   return withReference(file, () => file.read(task, buffer), (n) => {
     scatter(task, vectors, buffer.subarray(0, n));
@@ -164,8 +210,9 @@ function readv(task: Task, fd: number, addr: number, count: number): number | Pr
 
 function writev(task: Task, fd: number, addr: number, count: number): number | Promise<number> {
   const file = writableFile(task, fd);
-  const { vectors, total } = readIoVectors(task, addr, count);
-  if (total === 0) return 0;
+  const { vectors, total: requested } = readIoVectors(task, addr, count);
+  if (requested === 0) return 0;
+  const total = usableVectorLength(task, file, vectors, requested, Prot.READ);
   const data = gather(task, vectors, total);
   return withReference(file, () => file.write(task, data), (n) => n);
 }
@@ -173,7 +220,8 @@ function writev(task: Task, fd: number, addr: number, count: number): number | P
 function preadv(task: Task, fd: number, addr: number, count: number, offset: number): number | Promise<number> {
   const file = readableFile(task, fd);
   if (offset < 0) fail(Errno.EINVAL);
-  const { vectors, total } = readIoVectors(task, addr, count);
+  const { vectors, total: requested } = readIoVectors(task, addr, count);
+  const total = usableVectorLength(task, file, vectors, requested, Prot.WRITE);
   const buffer = Buffer.allocUnsafe(total);
   return withReference(file, () => file.pread(task, buffer, offset), (n) => {
     scatter(task, vectors, buffer.subarray(0, n));
@@ -184,7 +232,8 @@ function preadv(task: Task, fd: number, addr: number, count: number, offset: num
 function pwritev(task: Task, fd: number, addr: number, count: number, offset: number): number | Promise<number> {
   const file = writableFile(task, fd);
   if (offset < 0) fail(Errno.EINVAL);
-  const { vectors, total } = readIoVectors(task, addr, count);
+  const { vectors, total: requested } = readIoVectors(task, addr, count);
+  const total = usableVectorLength(task, file, vectors, requested, Prot.READ);
   const data = gather(task, vectors, total);
   return withReference(file, () => file.pwrite(task, data, offset), (n) => n);
 }
