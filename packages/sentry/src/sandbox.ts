@@ -19,7 +19,7 @@ import './syscalls/index.js';
 import { FdTable } from './vfs/fd-table.js';
 import { AT_FDCWD, isDir, isRegular } from './vfs/flags.js';
 import { FsContext } from './vfs/fs-context.js';
-import { Vfs } from './vfs/vfs.js';
+import { tmpfsMountProblem, Vfs } from './vfs/vfs.js';
 
 export interface SandboxOptions {
   /** The program and its arguments. A program name without "/" is looked up in the PATH of `env`. */
@@ -33,6 +33,11 @@ export interface SandboxOptions {
   readonly platform?: string;
   /** Host directory exposed read-only as the sandbox's "/". Defaults to "/". */
   readonly root?: string;
+  /**
+   * Sandbox paths where a private, initially empty tmpfs is mounted, hiding the host's files
+   * there. Defaults to ["/tmp", "/dev/shm"]; [] mounts none.
+   */
+  readonly tmpfsMounts?: readonly string[];
   /** Working directory inside the sandbox. Defaults to "/". */
   readonly cwd?: string;
   /** Host descriptors that become the program's 0, 1, 2. Defaults to [0, 1, 2]. */
@@ -180,9 +185,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
   const env = [...(options.env ?? [])];
   const root = options.root ?? '/';
 
+  const tmpfsMounts = options.tmpfsMounts?.map(toVfsPath);
+  for (const path of tmpfsMounts ?? []) {
+    const problem = tmpfsMountProblem(path);
+    if (problem !== undefined) throw new SandboxError(problem);
+  }
+
   let vfs: Vfs;
   try {
-    vfs = new Vfs({ hostRoot: root });
+    vfs = new Vfs({ hostRoot: root, tmpfsMounts });
   } catch (error) {
     let reason = String(error);
     if (error instanceof Error) reason = error.message;

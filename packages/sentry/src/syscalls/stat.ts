@@ -18,6 +18,8 @@ import {
 import { encodeStat, encodeStatx } from '../vfs/stat.js';
 import { encodeStatfs } from '../vfs/statfs.js';
 import { readPath } from '../vfs/user-path.js';
+import type { AttributeChange } from '../vfs/filesystem.js';
+import { nowNs } from '../vfs/tmpfs.js';
 import { registerSyscall } from './table.js';
 
 /** statx's AT_STATX_SYNC_TYPE values must not both be set (AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC). */
@@ -72,7 +74,7 @@ const X_OK = 1;
 /**
  * Checks `mode` (R_OK | W_OK | X_OK, or F_OK = 0) against the file's permission bits for the
  * task's ids, as Linux does for an unprivileged user; uid 0 passes every check except X_OK on a
- * file with no execute bit. Writes fail with EROFS on the read-only host view.
+ * file with no execute bit. Writes fail with EROFS on the read-only host view, not on tmpfs.
  */
 function checkAccess(task: Task, dirfd: number, addr: number, modeBits: number, flagBits: number): number {
   const mode = modeBits | 0;
@@ -81,11 +83,14 @@ function checkAccess(task: Task, dirfd: number, addr: number, modeBits: number, 
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EACCESS | AT_EMPTY_PATH)) fail(Errno.EINVAL);
   const st = statAt(task, dirfd, addr, flags);
   if (mode === 0) return 0;
+  const path = readPath(task, addr);
+  const onFile = path.length === 0 && flags & AT_EMPTY_PATH && (dirfd | 0) !== AT_FDCWD;
+  const writable = onFile ? isChangeable(task.fdTable.get(dirfd | 0)) : task.kernel.vfs.resolve(task.fs, dirfd | 0, path, (flags & AT_SYMLINK_NOFOLLOW) === 0, task).mount.fs.create !== undefined;
 
   // access(2) checks with the real ids unless AT_EACCESS requests the effective ones.
   const uid = flags & AT_EACCESS ? task.creds.euid : task.creds.uid;
   const gid = flags & AT_EACCESS ? task.creds.egid : task.creds.gid;
-  if (mode & W_OK && (isRegular(st.mode) || isDir(st.mode))) fail(Errno.EROFS);
+  if (mode & W_OK && !writable && (isRegular(st.mode) || isDir(st.mode))) fail(Errno.EROFS);
   if (uid === 0) {
     if (mode & X_OK && !isDir(st.mode) && (st.mode & 0o111) === 0) fail(Errno.EACCES);
     return 0;
@@ -125,66 +130,153 @@ function fstatfs(task: Task, fd: number, bufferAddr: number): number {
 }
 
 /**
- * Calls that change a file's attributes (mode, owner, times, size). The host view is read-only, so
- * once the file is found they fail with EROFS, as on a read-only mount.
+ * Calls that change a file's attributes (mode, owner, times, size). They work on tmpfs files; on the
+ * read-only host view they fail with EROFS once the file is found, as on a read-only mount.
  */
 
-function changePathAttributes(task: Task, dirfd: number, addr: number, flags: number): number {
-  statAt(task, dirfd, addr, flags);
-  return fail(Errno.EROFS);
+/** A file whose attributes can change: a tmpfs description. */
+interface ChangeableFile {
+  setAttributes(change: AttributeChange): void;
 }
 
-function changeFdAttributes(task: Task, fd: number): number {
-  const file = task.fdTable.get(fd | 0);
-  if (file.flags & O_PATH) fail(Errno.EBADF);
-  return fail(Errno.EROFS);
+function isChangeable(file: object): file is ChangeableFile {
+  return typeof (file as Partial<ChangeableFile>).setAttributes === 'function';
 }
 
-function chmod(task: Task, addr: number): number {
-  return changePathAttributes(task, AT_FDCWD, addr, 0);
+/** Finds the file dirfd/path names and returns how to change it, or fails with EROFS on a read-only mount. */
+function changeTarget(task: Task, fd: number, addr: number, flags: number): { stat: FileStat; apply: (change: AttributeChange) => void } {
+  const dirfd = fd | 0;
+  const path = readPath(task, addr);
+  if (path.length === 0 && flags & AT_EMPTY_PATH && dirfd !== AT_FDCWD) return fdTarget(task, dirfd, true);
+  const resolved = task.kernel.vfs.resolve(task.fs, dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) === 0, task);
+  const fs = resolved.mount.fs;
+  if (resolved.file !== undefined && isChangeable(resolved.file)) {
+    const file = resolved.file;
+    return { stat: resolved.stat, apply: (change) => file.setAttributes(change) };
+  }
+  if (fs.setAttributes === undefined || resolved.file !== undefined) return fail(Errno.EROFS);
+  return { stat: resolved.stat, apply: (change) => fs.setAttributes!(resolved.relative, change) };
 }
 
-function fchmodat(task: Task, dirfd: number, addr: number): number {
-  return changePathAttributes(task, dirfd, addr, 0);
+function fdTarget(task: Task, fd: number, allowPath: boolean): { stat: FileStat; apply: (change: AttributeChange) => void } {
+  const file = task.fdTable.get(fd);
+  if (!allowPath && file.flags & O_PATH) fail(Errno.EBADF);
+  if (!isChangeable(file)) return fail(Errno.EROFS);
+  return { stat: file.stat(), apply: (change) => file.setAttributes(change) };
 }
 
-function fchmod(task: Task, fd: number): number {
-  return changeFdAttributes(task, fd);
+/** Only the owner (or uid 0) may change a file's mode and times to given values. */
+function checkOwner(task: Task, st: FileStat): void {
+  if (task.creds.euid !== 0 && task.creds.euid !== st.uid) fail(Errno.EPERM);
 }
 
-function chown(task: Task, addr: number): number {
-  return changePathAttributes(task, AT_FDCWD, addr, 0);
+function changeMode(task: Task, target: ReturnType<typeof changeTarget>, mode: number): number {
+  checkOwner(task, target.stat);
+  target.apply({ mode: mode & 0o7777 });
+  return 0;
 }
 
-function lchown(task: Task, addr: number): number {
-  return changePathAttributes(task, AT_FDCWD, addr, AT_SYMLINK_NOFOLLOW);
+/** Without uid 0, only the group can change, and only by the owner (supplementary groups are not considered). */
+function changeOwner(task: Task, target: ReturnType<typeof changeTarget>, uidBits: number, gidBits: number): number {
+  const uid = uidBits | 0;
+  const gid = gidBits | 0;
+  if (task.creds.euid !== 0) {
+    if (uid !== -1 && uid !== target.stat.uid) fail(Errno.EPERM);
+    if (gid !== -1 && (task.creds.euid !== target.stat.uid || gid !== task.creds.egid)) fail(Errno.EPERM);
+  }
+  target.apply({ uid, gid });
+  return 0;
 }
 
-function fchownat(task: Task, dirfd: number, addr: number, _uid: number, _gid: number, flagBits: number): number {
+/** utimensat's special tv_nsec values. */
+const UTIME_NOW = (1 << 30) - 1;
+const UTIME_OMIT = (1 << 30) - 2;
+
+/** Reads the two times at `addr` (timespecs, timevals or a utimbuf), or "now" for both when NULL. */
+function readTimes(task: Task, addr: number, kind: 'timespec' | 'timeval' | 'utimbuf'): AttributeChange {
+  const now = nowNs();
+  if (addr === 0) return { atimeNs: now, mtimeNs: now };
+  const change: AttributeChange = {};
+  const size = kind === 'utimbuf' ? 8 : 16;
+  const raw = task.mm.copyIn(addr, size * 2);
+  const keys = ['atimeNs', 'mtimeNs'] as const;
+  for (let i = 0; i < 2; i++) {
+    if (kind === 'utimbuf') {
+      change[keys[i]] = raw.readBigInt64LE(i * 8) * 1_000_000_000n;
+      continue;
+    }
+    const seconds = raw.readBigInt64LE(i * 16);
+    const fraction = raw.readBigInt64LE(i * 16 + 8);
+    if (kind === 'timespec' && fraction === BigInt(UTIME_OMIT)) continue;
+    if (kind === 'timespec' && fraction === BigInt(UTIME_NOW)) {
+      change[keys[i]] = now;
+      continue;
+    }
+    const limit = kind === 'timespec' ? 1_000_000_000n : 1_000_000n;
+    if (fraction < 0n || fraction >= limit) fail(Errno.EINVAL);
+    change[keys[i]] = seconds * 1_000_000_000n + (kind === 'timespec' ? fraction : fraction * 1000n);
+  }
+  return change;
+}
+
+function changeTimes(task: Task, target: ReturnType<typeof changeTarget>, change: AttributeChange, explicit: boolean): number {
+  // Setting both times to now only needs write access; explicit times need ownership.
+  if (explicit) checkOwner(task, target.stat);
+  target.apply(change);
+  return 0;
+}
+
+function chmod(task: Task, addr: number, mode: number): number {
+  return changeMode(task, changeTarget(task, AT_FDCWD, addr, 0), mode);
+}
+
+function fchmodat(task: Task, dirfd: number, addr: number, mode: number): number {
+  return changeMode(task, changeTarget(task, dirfd, addr, 0), mode);
+}
+
+function fchmod(task: Task, fd: number, mode: number): number {
+  return changeMode(task, fdTarget(task, fd | 0, false), mode);
+}
+
+function chown(task: Task, addr: number, uid: number, gid: number): number {
+  return changeOwner(task, changeTarget(task, AT_FDCWD, addr, 0), uid, gid);
+}
+
+function lchown(task: Task, addr: number, uid: number, gid: number): number {
+  return changeOwner(task, changeTarget(task, AT_FDCWD, addr, AT_SYMLINK_NOFOLLOW), uid, gid);
+}
+
+function fchownat(task: Task, dirfd: number, addr: number, uid: number, gid: number, flagBits: number): number {
   const flags = flagBits | 0;
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) fail(Errno.EINVAL);
-  return changePathAttributes(task, dirfd, addr, flags);
+  return changeOwner(task, changeTarget(task, dirfd, addr, flags), uid, gid);
 }
 
-function fchown(task: Task, fd: number): number {
-  return changeFdAttributes(task, fd);
+function fchown(task: Task, fd: number, uid: number, gid: number): number {
+  return changeOwner(task, fdTarget(task, fd | 0, false), uid, gid);
 }
 
-function utimensat(task: Task, dirfd: number, addr: number, _times: number, flagBits: number): number {
+function utimensat(task: Task, dirfd: number, addr: number, timesAddr: number, flagBits: number): number {
   const flags = flagBits | 0;
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) fail(Errno.EINVAL);
+  const change = readTimes(task, timesAddr, 'timespec');
   // A NULL path changes the file dirfd refers to (futimens).
-  if (addr === 0) return changeFdAttributes(task, dirfd);
-  return changePathAttributes(task, dirfd, addr, flags);
+  const target = addr === 0 ? fdTarget(task, dirfd | 0, false) : changeTarget(task, dirfd, addr, flags);
+  return changeTimes(task, target, change, timesAddr !== 0);
 }
 
-function futimesat(task: Task, dirfd: number, addr: number): number {
-  if (addr === 0) return changeFdAttributes(task, dirfd);
-  return changePathAttributes(task, dirfd, addr, 0);
+function futimesat(task: Task, dirfd: number, addr: number, timesAddr: number): number {
+  const change = readTimes(task, timesAddr, 'timeval');
+  const target = addr === 0 ? fdTarget(task, dirfd | 0, false) : changeTarget(task, dirfd, addr, 0);
+  return changeTimes(task, target, change, timesAddr !== 0);
 }
 
-function utimes(task: Task, addr: number): number {
-  return changePathAttributes(task, AT_FDCWD, addr, 0);
+function utimes(task: Task, addr: number, timesAddr: number): number {
+  return changeTimes(task, changeTarget(task, AT_FDCWD, addr, 0), readTimes(task, timesAddr, 'timeval'), timesAddr !== 0);
+}
+
+function utime(task: Task, addr: number, timesAddr: number): number {
+  return changeTimes(task, changeTarget(task, AT_FDCWD, addr, 0), readTimes(task, timesAddr, 'utimbuf'), timesAddr !== 0);
 }
 
 function truncate(task: Task, addr: number, length: number): number {
@@ -192,15 +284,17 @@ function truncate(task: Task, addr: number, length: number): number {
   const st = statAt(task, AT_FDCWD, addr, 0);
   if (isDir(st.mode)) fail(Errno.EISDIR);
   if (!isRegular(st.mode)) fail(Errno.EINVAL);
-  return fail(Errno.EROFS);
+  changeTarget(task, AT_FDCWD, addr, 0).apply({ size: length });
+  return 0;
 }
 
-// ftruncate needs a regular file open for writing, which the read-only host view never gives.
 function ftruncate(task: Task, fd: number, length: number): number {
   const file = task.fdTable.get(fd | 0);
   if (file.flags & O_PATH) fail(Errno.EBADF);
   if (length < 0 || (file.flags & O_ACCMODE) === O_RDONLY || !isRegular(file.stat().mode)) fail(Errno.EINVAL);
-  return fail(Errno.EROFS);
+  if (!isChangeable(file)) return fail(Errno.EROFS);
+  file.setAttributes({ size: length });
+  return 0;
 }
 
 registerSyscall('stat', stat, { args: ['path', 'ptr'] });
@@ -214,7 +308,7 @@ registerSyscall('statx', statx, {
 });
 registerSyscall('statfs', statfs, { args: ['path', 'ptr'] });
 registerSyscall('fstatfs', fstatfs, { args: ['fd', 'ptr'] });
-const readOnlyNote = 'the host view is read-only: fails with EROFS once the file is found';
+const readOnlyNote = 'works on tmpfs files; fails with EROFS on the read-only host view';
 registerSyscall('chmod', chmod, { args: ['path', 'int'], note: readOnlyNote });
 registerSyscall('fchmod', fchmod, { args: ['fd', 'int'], note: readOnlyNote });
 registerSyscall('fchmodat', fchmodat, { args: ['fd', 'path', 'int'], note: readOnlyNote });
@@ -225,7 +319,7 @@ registerSyscall('fchownat', fchownat, { args: ['fd', 'path', 'int', 'int', 'flag
 registerSyscall('utimensat', utimensat, { args: ['fd', 'path', 'ptr', 'flags'], note: readOnlyNote });
 registerSyscall('futimesat', futimesat, { args: ['fd', 'path', 'ptr'], note: readOnlyNote });
 registerSyscall('utimes', utimes, { args: ['path', 'ptr'], note: readOnlyNote });
-registerSyscall('utime', utimes, { args: ['path', 'ptr'], note: readOnlyNote });
+registerSyscall('utime', utime, { args: ['path', 'ptr'], note: readOnlyNote });
 registerSyscall('truncate', truncate, { args: ['path', 'int'], note: readOnlyNote });
 registerSyscall('ftruncate', ftruncate, { args: ['fd', 'int'], note: readOnlyNote });
 const accessNote = 'supplementary groups and capabilities other than uid 0 are not considered';

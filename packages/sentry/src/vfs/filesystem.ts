@@ -7,6 +7,16 @@ import type { Task } from '../kernel/task.js';
 import type { FileDescription, FileStat } from './file.js';
 import type { FsStat } from './statfs.js';
 
+/** What chmod, chown, utimensat and truncate change; absent fields stay (-1 ids too). */
+export interface AttributeChange {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  atimeNs?: bigint;
+  mtimeNs?: bigint;
+  size?: number;
+}
+
 export interface Filesystem {
   /** The file system's name as /proc/mounts would list it ("host", "proc"). */
   readonly name: string;
@@ -31,6 +41,22 @@ export interface Filesystem {
    * for an ordinary symlink. Following a magic link leads to that description's file itself.
    */
   magicLink?(path: string, task: Task | undefined): FileDescription | undefined;
+
+  /*
+   * Changes to the tree, present on writable file systems only; the VFS fails with EROFS when one
+   * is absent. Paths are canonical and relative to the mount point, as above, and name an entry
+   * whose parent directory the VFS has resolved.
+   */
+
+  /** Creates an empty regular file (EEXIST when the name is taken). */
+  create?(path: string, mode: number, task: Task | undefined): void;
+  mkdir?(path: string, mode: number, task: Task | undefined): void;
+  symlink?(path: string, target: string, task: Task | undefined): void;
+  link?(oldPath: string, newPath: string): void;
+  unlink?(path: string): void;
+  rmdir?(path: string): void;
+  rename?(oldPath: string, newPath: string, noReplace: boolean): void;
+  setAttributes?(path: string, change: AttributeChange): void;
 
   /** Frees the file system's host resources. */
   close(): void;

@@ -31,14 +31,39 @@ import {
 import type { FsContext } from './fs-context.js';
 import { HostFilesystem } from './host-fs.js';
 import { ProcFilesystem } from './proc-fs.js';
+import { Tmpfs } from './tmpfs.js';
 import type { FsStat } from './statfs.js';
 
 export interface VfsOptions {
   /** Host directory exposed read-only at "/" ("/" for `runsc do`). */
   readonly hostRoot: string;
+  /**
+   * Canonical absolute paths where an empty tmpfs of its own is mounted, hiding what the host has
+   * there; /tmp and /dev/shm when absent, none when empty.
+   */
+  readonly tmpfsMounts?: readonly string[];
 }
 
-interface Mount {
+export const DEFAULT_TMPFS_MOUNTS: readonly string[] = ['/tmp', '/dev/shm'];
+
+/**
+ * st_dev of the first tmpfs mount: major 0 as Linux gives file systems without a device, and minors
+ * far above those the host hands out early, so that they stay distinct from the host's devices.
+ */
+const FIRST_TMPFS_MINOR = 0x7f000;
+
+/** Returns why `path` cannot be a tmpfs mount point, or undefined when it can. */
+export function tmpfsMountProblem(path: string): string | undefined {
+  if (/^(\/[^/]+)+$/.test(path) && !path.split('/').some((name) => name === '.' || name === '..') && path !== '/proc') return undefined;
+  return `cannot mount a tmpfs at "${path}": give an absolute path without "." or ".." components or trailing "/", other than / and /proc`;
+}
+
+/** Encodes a device number as the kernel's new_encode_dev does. */
+function encodeDevice(major: number, minor: number): bigint {
+  return BigInt((minor & 0xff) | (major << 8)) | (BigInt(minor & ~0xff) << 12n);
+}
+
+export interface Mount {
   /** Canonical sandbox path of the mount point. */
   readonly path: string;
   readonly fs: Filesystem;
@@ -69,10 +94,21 @@ export class Vfs {
   private readonly mounts: Mount[];
 
   constructor(options: VfsOptions) {
-    this.mounts = [
-      { path: '/proc', fs: new ProcFilesystem() },
-      { path: '/', fs: new HostFilesystem(options.hostRoot) },
-    ];
+    const tmpfsMounts = options.tmpfsMounts ?? DEFAULT_TMPFS_MOUNTS;
+    for (const path of tmpfsMounts) {
+      const problem = tmpfsMountProblem(path);
+      if (problem !== undefined) throw new Error(problem);
+    }
+    const mounts: Mount[] = [{ path: '/proc', fs: new ProcFilesystem() }];
+    tmpfsMounts.forEach((path, index) => mounts.push({ path, fs: new Tmpfs(encodeDevice(0, FIRST_TMPFS_MINOR + index)) }));
+    mounts.sort((a, b) => b.path.length - a.path.length);
+    mounts.push({ path: '/', fs: new HostFilesystem(options.hostRoot) });
+    this.mounts = mounts;
+  }
+
+  /** Canonical paths of the mounts, for /proc/mounts and tests. */
+  mountPoints(): { path: string; name: string }[] {
+    return this.mounts.map((mount) => ({ path: mount.path, name: mount.fs.name }));
   }
 
   private mountOf(path: string): { mount: Mount; relative: string } {
@@ -180,9 +216,10 @@ export class Vfs {
 
   /**
    * Opens a file as openat(2) does and returns a new description holding one reference.
-   * The host view is read-only: creating or writing a file there fails with EROFS.
+   * The host view is read-only: creating or writing a file there fails with EROFS. O_CREAT of a
+   * dangling symlink fails with EEXIST rather than creating the link's target.
    */
-  open(context: FsContext, dirfd: number, path: string, flags: number, _mode: number, task?: Task): FileDescription {
+  open(context: FsContext, dirfd: number, path: string, flags: number, mode: number, task?: Task): FileDescription {
     if ((flags & O_TMPFILE) === O_TMPFILE) {
       if ((flags & O_ACCMODE) === O_RDONLY) fail(Errno.EINVAL);
       const directory = this.resolve(context, dirfd, path, true, task);
@@ -197,10 +234,13 @@ export class Vfs {
       resolved = this.resolve(context, dirfd, path, follow, task);
     } catch (error) {
       if (!create || !(error instanceof SysError) || error.errno !== Errno.ENOENT) throw error;
-      // The file is missing, so creating it would write to its directory, which is read-only.
-      // When the directory is missing too, resolveParent throws ENOENT instead.
-      this.resolveParent(context, dirfd, path, task);
-      return fail(Errno.EROFS);
+      // When the directory is missing too, resolveEntry throws ENOENT instead.
+      const entry = this.resolveEntry(context, dirfd, path, task);
+      if (path.charCodeAt(path.length - 1) === 0x2f) fail(Errno.EISDIR);
+      const fs = entry.mount.fs;
+      if (fs.create === undefined) return fail(Errno.EROFS);
+      fs.create(entry.relative, mode & ~context.umask, task);
+      return fs.open(entry.relative, entry.path, flags, fs.lstat(entry.relative, task), task);
     }
 
     if (create && (flags & O_EXCL) !== 0) fail(Errno.EEXIST);
@@ -242,7 +282,7 @@ export class Vfs {
   }
 
   /** Resolves the directory that would contain `path`'s last component; it must exist. */
-  resolveParent(context: FsContext, dirfd: number, path: string, task: Task | undefined): void {
+  resolveParent(context: FsContext, dirfd: number, path: string, task: Task | undefined): Resolved {
     const trimmed = path.replace(/\/+$/, '');
     const slash = trimmed.lastIndexOf('/');
     let parent = trimmed.slice(0, slash);
@@ -250,6 +290,24 @@ export class Vfs {
     else if (slash === 0) parent = '/';
     const resolved = this.resolve(context, dirfd, parent, true, task);
     if (!isDir(resolved.stat.mode)) fail(Errno.ENOTDIR);
+    return resolved;
+  }
+
+  /**
+   * Resolves the entry a call that creates, removes or renames `path` works on: its parent must
+   * be a directory, and the last component is not followed. `name` is that component ("", "." or
+   * ".." for paths such as "/" or "a/.."; callers reject those), `relative` the entry's path on
+   * its mount. An entry that is itself a mount point reports relative "" on the mounted file system.
+   */
+  resolveEntry(context: FsContext, dirfd: number, path: string, task: Task | undefined): { path: string; name: string; mount: Mount; relative: string } {
+    if (path.length === 0) fail(Errno.ENOENT);
+    if (path.length >= PATH_MAX) fail(Errno.ENAMETOOLONG);
+    const parent = this.resolveParent(context, dirfd, path, task);
+    const trimmed = path.replace(/\/+$/, '');
+    const name = trimmed.slice(trimmed.lastIndexOf('/') + 1);
+    if (name.length > NAME_MAX) fail(Errno.ENAMETOOLONG);
+    const canonical = name === '' || name === '.' || name === '..' ? parent.path : parent.path === '/' ? '/' + name : parent.path + '/' + name;
+    return { path: canonical, name, ...this.mountOf(canonical) };
   }
 
   /** stat(2)/lstat(2) of a path. */

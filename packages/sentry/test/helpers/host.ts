@@ -13,6 +13,11 @@ export interface RunOutput {
 
 const SIGNAL_NUMBERS: Record<string, number> = os.constants.signals;
 
+// The sandbox mounts its own tmpfs over /tmp, so fixtures the tests build on the host and run in
+// the sandbox must live elsewhere. Every test that imports these helpers gets its scratch
+// directories (os.tmpdir()) under /var/tmp, which the sandbox sees through the host view.
+process.env.TMPDIR = '/var/tmp';
+
 /** Runs a program directly on the host. `status` is the exit code, or 128 + N for signal N. */
 export function runNative(argv: readonly string[], cwd: string, env: readonly string[]): RunOutput {
   const result = spawnSync(argv[0], argv.slice(1), {
