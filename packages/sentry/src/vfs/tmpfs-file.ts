@@ -1,6 +1,6 @@
 /**
- * Open descriptions of tmpfs files and directories. A description holds its inode, so reads and
- * writes keep working after the name is unlinked, as on Linux.
+ * Open descriptions of tmpfs files and directories. A description keeps a reference to its inode,
+ * so reads and writes keep working after the name is unlinked, as on Linux.
  */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';

@@ -2,9 +2,9 @@
  * tmpfs: a writable file system held in the sentry's memory, mounted by default at /tmp and
  * /dev/shm so that programs can create files without touching the host.
  *
- * NOTE: file data lives in JavaScript Buffers for now. Keeping it in pages of the memory file, so
- * that MAP_SHARED mappings of tmpfs files see each other's writes, comes later; mmap of a tmpfs
- * file works as a private copy, like every file mapping so far.
+ * NOTE: file data lives in JavaScript Buffers for now. Pages in the memory file, which MAP_SHARED
+ * mappings of tmpfs files need to see each other's writes, come later. Until then mmap of a tmpfs
+ * file gives a private copy, as every file mapping does so far.
  */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
@@ -56,7 +56,9 @@ export class Inode {
 
   stat(): FileStat {
     const type = this.mode & S_IFMT;
-    const size = type === S_IFREG ? this.size : type === S_IFLNK ? this.target.length : this.children!.size * 20 + 40;
+    // A directory's size is an estimate in the spirit of Linux tmpfs, which counts its entries.
+    let size = this.children === undefined ? this.size : this.children.size * 20 + 40;
+    if (type === S_IFLNK) size = this.target.length;
     return {
       dev: this.fs.dev,
       ino: this.ino,
@@ -104,7 +106,9 @@ export class Inode {
 
   direntType(): number {
     const type = this.mode & S_IFMT;
-    return type === S_IFDIR ? DT_DIR : type === S_IFLNK ? DT_LNK : DT_REG;
+    if (type === S_IFDIR) return DT_DIR;
+    if (type === S_IFLNK) return DT_LNK;
+    return DT_REG;
   }
 }
 
@@ -247,6 +251,7 @@ export class Tmpfs implements Filesystem {
     const node = from.dir.children!.get(from.name);
     if (node === undefined) fail(Errno.ENOENT);
     if (oldPath === newPath) return;
+
     // A directory cannot move below itself.
     if (newPath.startsWith(oldPath + '/')) fail(Errno.EINVAL);
     const to = this.parentOf(newPath);
@@ -264,6 +269,7 @@ export class Tmpfs implements Filesystem {
         existing.nlink--;
       }
     }
+
     from.dir.children!.delete(from.name);
     to.dir.children!.set(to.name, node);
     if (node.children !== undefined) {
