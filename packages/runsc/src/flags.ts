@@ -15,6 +15,7 @@ export interface Flags {
   network: string;
   root: string;
   cwd?: string;
+  tmpfs?: string[];
   env: string[];
   help: boolean;
 }
@@ -65,6 +66,11 @@ export const FLAG_SPECS: Record<string, FlagSpec> = {
     takesValue: true,
     apply: (f, v) => { f.cwd = v; },
     help: 'working directory inside the sandbox (default: the current directory)',
+  },
+  tmpfs: {
+    takesValue: true,
+    apply: (f, v) => { f.tmpfs = v === '' ? [] : v.split(','); },
+    help: 'comma-separated sandbox paths that get a private tmpfs (default /tmp,/dev/shm; empty for none)',
   },
   env: {
     takesValue: true,

@@ -2,7 +2,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 const RUNSC = path.join(__dirname, '..', 'bin', 'runsc.js');
@@ -60,7 +59,8 @@ test('missing program is one line', () => {
 });
 
 test('non-ELF file is one line', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runsc-test-'));
+  // Not under the host's /tmp, which the sandbox's own tmpfs hides.
+  const dir = fs.mkdtempSync(path.join('/var/tmp', 'runsc-test-'));
   const file = path.join(dir, 'notes.txt');
   fs.writeFileSync(file, 'just text\n', { mode: 0o755 });
   const result = runsc('do', '--', file);
@@ -104,6 +104,15 @@ test('version prints the version', () => {
   const result = runsc('version');
   assert.is(result.status, 0);
   assert.match(result.stdout, /^runsc version \d+\.\d+\.\d+/);
+});
+
+test('--tmpfs chooses the writable mounts', () => {
+  const script = 'echo kept > /scratch/f && cat /scratch/f; echo lost > /tmp/f';
+  const result = runsc('do', '--tmpfs=/scratch', '--', BUSYBOX, 'sh', '-c', script);
+  assert.is(result.stdout, 'kept\n');
+  assert.match(result.stderr, /\/tmp\/f: Read-only file system/);
+  assert.is(runsc('do', '--', BUSYBOX, 'sh', '-c', 'echo kept > /tmp/f && cat /tmp/f').stdout, 'kept\n');
+  assertOneLineError(runsc('do', '--tmpfs=scratch', '--', BUSYBOX, 'true').stderr, /^runsc: cannot mount a tmpfs at "scratch"/);
 });
 
 test.run();

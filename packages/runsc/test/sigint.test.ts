@@ -17,7 +17,8 @@ const SPIN_SOURCE = path.join(__dirname, '..', '..', 'sentry', 'test', 'fixtures
 /** How long to wait for runsc to exit after SIGINT before the test kills it and fails. */
 const EXIT_TIMEOUT_MS = 10_000;
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runsc-sigint-'));
+// Not under the host's /tmp, which the sandbox's own tmpfs hides.
+const dir = fs.mkdtempSync(path.join('/var/tmp', 'runsc-sigint-'));
 const spin = path.join(dir, 'spin');
 execFileSync('gcc', ['-static', '-O1', '-o', spin, SPIN_SOURCE]);
 const waitForSigint = path.join(dir, 'wait-for-sigint');

@@ -42,6 +42,7 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
       platform: flags.platform,
       root: flags.root,
       cwd: flags.cwd ?? process.cwd(),
+      tmpfsMounts: flags.tmpfs,
       strace: flags.strace ? (line: string) => process.stderr.write(`${line}\n`) : undefined,
       controller,
     });
