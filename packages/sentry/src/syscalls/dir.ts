@@ -69,7 +69,7 @@ function readlink(task: Task, addr: number, bufferAddr: number, size: number): n
 }
 
 /**
- * Calls that create, remove or rename directory entries. They work on tmpfs mounts; on the
+ * Calls that create, remove or rename directory entries. They work on tmpfs mounts. On the
  * read-only host view they fail with EROFS after the lookups that Linux performs first (and their
  * ENOENT, ENOTDIR, ELOOP, EEXIST), as on a read-only mount.
  */

@@ -7,7 +7,7 @@ import type { Task } from '../kernel/task.js';
 import type { FileDescription, FileStat } from './file.js';
 import type { FsStat } from './statfs.js';
 
-/** What chmod, chown, utimensat and truncate change; absent fields stay (-1 ids too). */
+/** Attribute changes of chmod, chown, utimensat and truncate. Absent fields, and ids of -1, stay unchanged. */
 export interface AttributeChange {
   mode?: number;
   uid?: number;

@@ -183,6 +183,8 @@ export class Tmpfs implements Filesystem {
     }
   }
 
+  // NOTE: the mount has no size limit yet. Its data counts against the Node process's memory, and
+  // the capacity reported here is a nominal 1 GiB.
   statfs(): FsStat {
     return {
       type: TMPFS_MAGIC,

@@ -106,11 +106,6 @@ export class Vfs {
     this.mounts = mounts;
   }
 
-  /** Canonical paths of the mounts, for /proc/mounts and tests. */
-  mountPoints(): { path: string; name: string }[] {
-    return this.mounts.map((mount) => ({ path: mount.path, name: mount.fs.name }));
-  }
-
   private mountOf(path: string): { mount: Mount; relative: string } {
     for (const mount of this.mounts) {
       if (mount.path === '/') return { mount, relative: path.slice(1) };
@@ -306,7 +301,8 @@ export class Vfs {
     const trimmed = path.replace(/\/+$/, '');
     const name = trimmed.slice(trimmed.lastIndexOf('/') + 1);
     if (name.length > NAME_MAX) fail(Errno.ENAMETOOLONG);
-    const canonical = name === '' || name === '.' || name === '..' ? parent.path : parent.path === '/' ? '/' + name : parent.path + '/' + name;
+    let canonical = parent.path;
+    if (name !== '' && name !== '.' && name !== '..') canonical = parent.path === '/' ? '/' + name : parent.path + '/' + name;
     return { path: canonical, name, ...this.mountOf(canonical) };
   }
 
