@@ -5,12 +5,14 @@
  */
 import { createPlatform, PlatformUnavailableError, type Platform } from '@tsvisor/platform-api';
 import { Errno, errnoName, SysError } from './errno.js';
+import { resolveProgram, type ResolvedProgram } from './kernel/exec.js';
 import { Kernel } from './kernel/kernel.js';
 import { ResourceLimits } from './kernel/limits.js';
 import { holdFdTable, holdMemory } from './kernel/shared-resources.js';
 import { sendGroupSignal } from './kernel/signal-delivery.js';
 import { startTask } from './kernel/task-loop.js';
 import { Task, type Credentials } from './kernel/task.js';
+import { SwitchError } from './kernel/switch-errors.js';
 import { SIGCHLD, ThreadGroup } from './kernel/thread-group.js';
 import { ExecError } from './loader/elf.js';
 import { loadExecutable } from './loader/loader.js';
@@ -148,6 +150,32 @@ function findProgram(vfs: Vfs, fs: FsContext, name: string, env: readonly string
   throw new SandboxError(`${name}: command not found in PATH`);
 }
 
+/** Matches the /proc links to a process's executable, which the first program cannot use. */
+const PROC_EXE_LINK = /^\/proc\/(self|thread-self|\d+)(\/task\/\d+)?\/exe$/;
+
+/**
+ * Checks that `path` names a file the sandbox can execute, before the platform starts, so that
+ * bad input costs little. Throws SandboxError with the reason.
+ */
+function checkProgram(vfs: Vfs, fs: FsContext, path: string): void {
+  let executable: ReturnType<Vfs['openExecutable']>;
+  try {
+    executable = vfs.openExecutable(fs, toVfsPath(path));
+  } catch (error) {
+    if (!(error instanceof SysError)) throw error;
+    if (error.errno === Errno.EACCES) {
+      const stat = vfs.stat(fs, AT_FDCWD, toVfsPath(path), true);
+      if (isDir(stat.mode)) throw new SandboxError(`${path}: is a directory`);
+    }
+    if (error.errno === Errno.ENOENT && PROC_EXE_LINK.test(path)) {
+      // As for a Linux process that has no executable (a kernel thread), the link leads nowhere.
+      throw new SandboxError(`${path}: no such file or directory, because the sandbox runs no program yet for it to refer to; name the program by its path`);
+    }
+    throw new SandboxError(`${path}: ${describeErrno(error.errno)}`);
+  }
+  executable.file.decRef();
+}
+
 function hostCredentials(): Credentials {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -213,18 +241,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     }
 
     const programPath = findProgram(vfs, fs, argv[0], env);
-    let executable: ReturnType<Vfs['openExecutable']>;
-    try {
-      executable = vfs.openExecutable(fs, toVfsPath(programPath));
-    } catch (error) {
-      if (!(error instanceof SysError)) throw error;
-      if (error.errno === Errno.EACCES) {
-        const stat = vfs.stat(fs, AT_FDCWD, toVfsPath(programPath), true);
-        if (isDir(stat.mode)) throw new SandboxError(`${programPath}: is a directory`);
-      }
-      throw new SandboxError(`${programPath}: ${describeErrno(error.errno)}`);
-    }
-    cleanup.unshift(() => executable.file.decRef());
+    checkProgram(vfs, fs, programPath);
 
     const platform = openPlatform(options.platform ?? (process.env.TSVISOR_PLATFORM || 'auto'));
     const kernel = new Kernel(platform, vfs, { strace: options.strace });
@@ -240,7 +257,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     const init = new ThreadGroup(tid, undefined, SIGCHLD, new ResourceLimits());
     kernel.init = init;
     kernel.threadGroups.set(tid, init);
-    const task = new Task(kernel, { tid, threadGroup: init, mm, fdTable, fs, exePath: executable.path, creds: hostCredentials() });
+    const task = new Task(kernel, { tid, threadGroup: init, mm, fdTable, fs, exePath: '', creds: hostCredentials() });
     // Until the task runs, a failed load releases it here; once started, its loop's exit does.
     let started = false;
     cleanup.unshift(() => {
@@ -251,8 +268,21 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       addressSpace.release();
     });
 
+    // The first program goes through execve's "#!" handling, so a script runs as it would there.
+    let resolved: ResolvedProgram;
     try {
-      await loadExecutable(task, executable.file, { argv, envp: env, execFn: toVfsPath(programPath) });
+      resolved = await resolveProgram(task, { path: toVfsPath(programPath), dirfd: AT_FDCWD, argv: argv.map(toVfsPath), envp: [] });
+    } catch (error) {
+      if (error instanceof ExecError) throw new SandboxError(`${programPath}: ${error.reason}`);
+      if (error instanceof SysError) throw new SandboxError(`${programPath}: ${describeErrno(error.errno)}`);
+      throw error;
+    }
+    cleanup.unshift(() => resolved.program.file.decRef());
+    task.exePath = resolved.program.path;
+    task.name = programPath.slice(programPath.lastIndexOf('/') + 1).slice(0, 15);
+
+    try {
+      await loadExecutable(task, resolved.program.file, { argv: resolved.argv, envp: env, execFn: resolved.filename });
     } catch (error) {
       if (error instanceof ExecError) throw new SandboxError(`${programPath}: ${error.reason}`);
       if (error instanceof SysError) throw new SandboxError(`${programPath}: cannot load: ${describeErrno(error.errno)}`);
@@ -269,6 +299,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     let exit: Awaited<typeof kernel.initExit>;
     try {
       exit = await kernel.initExit;
+    } catch (error) {
+      if (error instanceof SwitchError) throw new SandboxError(error.message);
+      throw error;
     } finally {
       clearInterval(keepAlive);
       await kernel.shutdown();

@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runSandbox, SandboxError } from '../src/index.js';
 import { createPlatform } from '@tsvisor/platform-api';
-import { descendants, openMemfds, runInSandbox, settledHostState, testPlatforms } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, runNative, settledHostState, testPlatforms } from './helpers/host.js';
 
 const CRASH_SOURCE = `
 #include <signal.h>
@@ -84,9 +84,29 @@ test('program not found in PATH', async () => {
   assert.is(await sandboxError(['tsvisor-no-such-command']), 'tsvisor-no-such-command: command not found in PATH');
 });
 
-test('script is not an ELF executable', async ({ dir }) => {
+test('script runs through its interpreter', async ({ dir }) => {
   const script = path.join(dir, 'script.sh');
-  assert.is(await sandboxError([script]), `${script}: not an ELF executable`);
+  const sandboxed = await runInSandbox([script, 'ignored'], dir, []);
+  const native = runNative([script, 'ignored'], dir, []);
+  assert.is(sandboxed.stdout.toString(), native.stdout.toString());
+  assert.is(sandboxed.stdout.toString(), 'hi\n');
+  assert.is(sandboxed.status, 0);
+});
+
+test('script with a missing interpreter', async ({ dir }) => {
+  const script = path.join(dir, 'no-interpreter.sh');
+  fs.writeFileSync(script, '#!/nonexistent/interpreter -x\necho never\n', { mode: 0o755 });
+  assert.is(await sandboxError([script]), `${script}: cannot run its interpreter /nonexistent/interpreter (ENOENT)`);
+});
+
+test('data file is not an ELF executable', async ({ dir }) => {
+  const file = path.join(dir, 'data');
+  fs.writeFileSync(file, 'plain data\n', { mode: 0o755 });
+  assert.is(await sandboxError([file]), `${file}: not an ELF executable`);
+});
+
+test('/proc/self/exe as the first program', async () => {
+  assert.match(await sandboxError(['/proc/self/exe']), /^\/proc\/self\/exe: no such file or directory, because the sandbox runs no program yet/);
 });
 
 test('file without execute permission', async ({ dir }) => {

@@ -30,6 +30,12 @@ export class FakeMemory {
     return addr - MEMORY_BASE;
   }
 
+  /** Bytes from `addr`, at most `length`, inside the flat memory, as MemoryManager.accessibleLength counts them. */
+  accessibleLength(addr: number, length: number): number {
+    if (length <= 0 || addr < MEMORY_BASE || addr >= MEMORY_BASE + MEMORY_SIZE) return 0;
+    return Math.min(length, MEMORY_BASE + MEMORY_SIZE - addr);
+  }
+
   copyIn(addr: number, length: number): Buffer {
     const start = this.offset(addr, length);
     return Buffer.from(this.bytes.subarray(start, start + length));

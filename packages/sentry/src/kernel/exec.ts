@@ -8,7 +8,7 @@
  * A file that starts with "#!" is a script: the interpreter named on that line runs instead, with
  * the optional argument from the line and the script's path before the original arguments.
  */
-import { Errno, fail, SysError } from '../errno.js';
+import { Errno, errnoName, fail, SysError } from '../errno.js';
 import { ExecError } from '../loader/elf.js';
 import { loadExecutable } from '../loader/loader.js';
 import { MemoryManager } from '../mm/memory-manager.js';
@@ -37,7 +37,7 @@ export interface ExecRequest {
   readonly noFollow?: boolean;
 }
 
-interface Program {
+export interface Program {
   readonly file: FileDescription;
   /** Canonical sandbox path, for /proc/self/exe. */
   readonly path: string;
@@ -125,34 +125,71 @@ function commitExec(task: Task, program: Program, mm: MemoryManager, filename: s
   task.vforkDone = undefined;
 }
 
+/** The file execve finally loads, once "#!" lines are followed, and the arguments it receives. */
+export interface ResolvedProgram {
+  readonly program: Program;
+  /** argv with the interpreters and their arguments in front, as JavaScript strings. */
+  readonly argv: string[];
+  /** The path the loaded file was named by, in the VFS's latin1 form, for AT_EXECFN. */
+  readonly filename: string;
+}
+
+/**
+ * Opens the program `request` names and follows "#!" lines to the ELF file that runs it. The
+ * caller must decRef `program.file`. Throws SysError when the program cannot be opened, and
+ * ExecError (with the errno execve returns) when an interpreter cannot.
+ */
+export async function resolveProgram(task: Task, request: ExecRequest): Promise<ResolvedProgram> {
+  let path = request.path;
+  let dirfd = request.dirfd;
+  let argv = request.argv.map(toArgument);
+  let depth = 0;
+  let script: string | undefined;
+
+  for (;;) {
+    let program: Program;
+    try {
+      program = openProgram(task, request, path, dirfd);
+    } catch (error) {
+      if (script === undefined || !(error instanceof SysError)) throw error;
+      throw new ExecError(error.errno, `cannot run its interpreter ${path} (${errnoName(error.errno)})`);
+    }
+
+    let line: ReturnType<typeof parseInterpreterLine>;
+    try {
+      line = parseInterpreterLine(await readStart(task, program.file));
+    } catch (error) {
+      program.file.decRef();
+      throw error;
+    }
+    if (line === undefined) return { program, argv, filename: path };
+    program.file.decRef();
+
+    if (++depth > MAX_INTERPRETER_DEPTH) fail(Errno.ELOOP);
+    script = request.emptyPath && path === '' ? program.path : path;
+    argv = [toArgument(line.interpreter), ...(line.argument === undefined ? [] : [toArgument(line.argument)]), toArgument(script), ...argv.slice(1)];
+    path = line.interpreter;
+    dirfd = AT_FDCWD;
+  }
+}
+
 /**
  * Runs execve for `task`. Resolves 0 once the new program is in place (its registers are set and
  * the result in rax is the 0 a new program starts with), or throws SysError.
  */
 export async function execve(task: Task, request: ExecRequest): Promise<number> {
-  let path = request.path;
-  let dirfd = request.dirfd;
-  let argv = request.argv.map(toArgument);
-  let depth = 0;
-
-  for (;;) {
-    const program = openProgram(task, request, path, dirfd);
-    try {
-      const start = await readStart(task, program.file);
-      const script = parseInterpreterLine(start);
-      if (script !== undefined) {
-        if (++depth > MAX_INTERPRETER_DEPTH) fail(Errno.ELOOP);
-        const scriptPath = request.emptyPath && path === '' ? program.path : path;
-        argv = [toArgument(script.interpreter), ...(script.argument === undefined ? [] : [toArgument(script.argument)]), toArgument(scriptPath), ...argv.slice(1)];
-        path = script.interpreter;
-        dirfd = AT_FDCWD;
-        continue;
-      }
-      await loadProgram(task, program, argv, request, path);
-      return 0;
-    } finally {
-      program.file.decRef();
-    }
+  let resolved: ResolvedProgram;
+  try {
+    resolved = await resolveProgram(task, request);
+  } catch (error) {
+    if (error instanceof ExecError) throw new SysError(error.errno);
+    throw error;
+  }
+  try {
+    await loadProgram(task, resolved.program, resolved.argv, request, resolved.filename);
+    return 0;
+  } finally {
+    resolved.program.file.decRef();
   }
 }
 

@@ -21,6 +21,7 @@ import { userSigInfo } from './signals/siginfo.js';
 import { formatSyscall, signalName } from './strace.js';
 import { exitTask } from './exit.js';
 import { handleAttention, isRestartCode } from './signal-delivery.js';
+import { handleLoopError, SwitchError } from './switch-errors.js';
 import type { Task } from './task.js';
 
 const syscallLog = createDebug('tsvisor:sentry:syscall');
@@ -152,8 +153,13 @@ export async function runTask(task: Task): Promise<void> {
       if (waiting !== undefined) await waiting;
       if (task.exiting) break;
     }
-    const switched = context.switch(task.mm.addressSpace, regs);
-    const kind = typeof switched === 'number' ? switched : await switched;
+    let kind: SwitchKind;
+    try {
+      const switched = context.switch(task.mm.addressSpace, regs);
+      kind = typeof switched === 'number' ? switched : await switched;
+    } catch (error) {
+      throw new SwitchError(task.kernel.platform.name, error);
+    }
     if (task.exiting) break;
 
     switch (kind) {
@@ -212,8 +218,8 @@ export async function runTask(task: Task): Promise<void> {
 
 /**
  * Starts `task`'s loop on the event loop and cleans up after the task when the loop ends. An
- * error inside the sentry (a bug or a platform failure) kills the sandbox and is reported through
- * the kernel.
+ * error inside the sentry or the platform kills the sandbox and is reported through the kernel,
+ * except a stub the program destroyed, which kills only its thread group (see switch-errors.ts).
  */
 export function startTask(task: Task): void {
   const kernel = task.kernel;
@@ -222,7 +228,7 @@ export function startTask(task: Task): void {
   // The loop starts once the creator's system call has returned, not inside it.
   const loop = Promise.resolve()
     .then(() => runTask(task))
-    .catch((error: unknown) => kernel.abort(error))
+    .catch((error: unknown) => handleLoopError(task, error))
     .then(() => exitTask(task))
     .catch((error: unknown) => kernel.abort(error))
     .finally(() => kernel.running.delete(loop));
