@@ -29,6 +29,9 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
     env.push(assignment);
   }
 
+  const cwd = flags.cwd ?? process.cwd();
+  const tmpfsMounts = flags.tmpfs ?? (flags.cwd === undefined ? tmpfsKeepingVisible(cwd) : undefined);
+
   // Ctrl-C and termination requests go to the sandbox's foreground process group, as a terminal
   // would send them; runsc exits when the sandbox's init does.
   const controller = new SandboxController();
@@ -41,8 +44,8 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
       env,
       platform: flags.platform,
       root: flags.root,
-      cwd: flags.cwd ?? process.cwd(),
-      tmpfsMounts: flags.tmpfs,
+      cwd,
+      tmpfsMounts,
       strace: flags.strace ? (line: string) => process.stderr.write(`${line}\n`) : undefined,
       controller,
     });
@@ -50,4 +53,16 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
   } finally {
     for (const signal of forwarded) process.off(signal, forward);
   }
+}
+
+/** The sentry's default tmpfs mount points. */
+const DEFAULT_TMPFS_MOUNTS = ['/tmp', '/dev/shm'];
+
+/**
+ * Returns the default tmpfs mounts minus any that would hide `cwd`. runsc do starts the program in
+ * the host's current directory, and a tmpfs over it would make that directory disappear, so such a
+ * mount is left out and the host's directory stays visible, read-only.
+ */
+function tmpfsKeepingVisible(cwd: string): string[] {
+  return DEFAULT_TMPFS_MOUNTS.filter((mount) => cwd !== mount && !cwd.startsWith(`${mount}/`));
 }
