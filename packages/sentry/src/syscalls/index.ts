@@ -10,6 +10,7 @@ import './misc-fs.js';
 import './mmap.js';
 import './open.js';
 import './pipe.js';
+import './poll.js';
 import './priority.js';
 import './process.js';
 import './read-write.js';

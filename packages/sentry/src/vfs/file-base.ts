@@ -5,6 +5,7 @@
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
 import type { FileDescription, FileStat } from './file.js';
+import { ALWAYS_READY, type CancelWatch } from './poll-events.js';
 import type { FsStat } from './statfs.js';
 import { O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_TRUNC, O_WRONLY } from './flags.js';
 
@@ -59,6 +60,15 @@ export abstract class FileBase implements FileDescription {
 
   ioctl(_task: Task, _request: number, _arg: number): number | Promise<number> {
     return fail(Errno.ENOTTY);
+  }
+
+  readiness(): number {
+    return ALWAYS_READY;
+  }
+
+  /** Files that are always ready never change readiness, so the watch never fires. */
+  watchReadiness(_events: number, _wake: () => void): CancelWatch {
+    return () => {};
   }
 
   reopen?(flags: number): FileDescription;

@@ -5,6 +5,7 @@
  * this interface.
  */
 import type { Task } from '../kernel/task.js';
+import type { CancelWatch } from './poll-events.js';
 import type { FsStat } from './statfs.js';
 
 /** struct stat fields the sentry reports; encoded for the application by vfs/stat.ts. */
@@ -67,6 +68,19 @@ export interface FileDescription {
 
   /** Returns statfs(2) statistics for fstatfs; absent when the VFS looks them up by path. */
   statfs?(): FsStat;
+
+  /**
+   * Returns the poll(2) events ready now (POLLIN, POLLOUT, POLLHUP, POLLERR and the NORM bits).
+   * FileBase returns ALWAYS_READY, as Linux does for files that never wait.
+   */
+  readiness(): number;
+
+  /**
+   * Calls `wake` once, at the next change that may make any of `events` ready, and returns a
+   * function that cancels the watch. The caller checks readiness() again after the call, so a
+   * wake-up without a change is allowed.
+   */
+  watchReadiness(events: number, wake: () => void): CancelWatch;
 
   /** Adds a reference: one per descriptor (in any table) and per in-flight user. */
   incRef(): void;

@@ -16,10 +16,8 @@ import type { FileStat } from './file.js';
 import { FileBase } from './file-base.js';
 import { O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, O_TRUNC, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, SEEK_CUR, SEEK_END, SEEK_SET } from './flags.js';
 import { newStatBuffer, statFromHost } from './host-stat.js';
+import { ALWAYS_READY, type CancelWatch, POLLERR, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM } from './poll-events.js';
 import { type FsStat, HOST_STATFS_FIELDS, statfsFromHost } from './statfs.js';
-
-const POLLIN = 0x1;
-const POLLOUT = 0x4;
 
 /** Terminal ioctl requests the stream implements, from <asm-generic/ioctls.h>. */
 export const TCGETS = 0x5401;
@@ -216,6 +214,32 @@ export class HostStream extends FileBase {
       return 0;
     }
     return fail(Errno.ENOTTY);
+  }
+
+  /** Asks the host which events are ready; a regular file is always ready, as in Linux. */
+  override readiness(): number {
+    if (this.kind === 'file') return ALWAYS_READY;
+    if (this.closed) return POLLERR;
+    const events = native.hostPoll(this.fd, POLLIN | POLLOUT | POLLPRI);
+    if (events < 0) return POLLERR;
+    return events | (events & POLLIN ? POLLRDNORM : 0) | (events & POLLOUT ? POLLWRNORM : 0);
+  }
+
+  /**
+   * Watches the host descriptor on the libuv loop. Hang-ups and errors are reported by epoll
+   * whatever the events, so a watch for them alone waits for POLLIN.
+   */
+  override watchReadiness(events: number, wake: () => void): CancelWatch {
+    if (this.kind === 'file' || this.closed) return () => {};
+    let hostEvents = 0;
+    if (events & (POLLIN | POLLRDNORM | POLLPRI)) hostEvents |= POLLIN;
+    if (events & (POLLOUT | POLLWRNORM)) hostEvents |= POLLOUT;
+    const id = native.hostWatchFd(this.fd, hostEvents === 0 ? POLLIN : hostEvents, () => wake());
+    // NOTE: a descriptor epoll rejects is not watched. Such files (EPERM: regular files) are
+    // always ready, so the caller does not wait on them, and only a timeout or signal ends a wait
+    // on any other unwatchable descriptor.
+    if (id < 0) return () => {};
+    return () => native.hostUnwatchFd(id);
   }
 
   /**

@@ -10,6 +10,7 @@ import type { Task } from '../kernel/task.js';
 import type { FileStat } from './file.js';
 import { FileBase } from './file-base.js';
 import { O_NONBLOCK, O_RDONLY, O_WRONLY, S_IFIFO } from './flags.js';
+import { type CancelWatch, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM } from './poll-events.js';
 
 /** Writes up to this size are atomic (POSIX PIPE_BUF, 4096 on Linux). */
 export const PIPE_BUF = 4096;
@@ -93,6 +94,21 @@ export class Pipe {
     this.size += done;
     if (done > 0) this.wake(this.readWaiters);
     return done;
+  }
+
+  /** Whether a write would have to wait: every buffer is in use, as Linux's pipe_full(). */
+  get full(): boolean {
+    return this.buffers.length >= PIPE_BUFFERS;
+  }
+
+  /** Calls `wake` once at the next put, take or close; returns a function that cancels the watch. */
+  watch(wake: () => void): CancelWatch {
+    this.readWaiters.add(wake);
+    this.writeWaiters.add(wake);
+    return () => {
+      this.readWaiters.delete(wake);
+      this.writeWaiters.delete(wake);
+    };
   }
 
   /** Waits until the pipe may have changed for a reader or writer; rejects with ERESTARTSYS on a signal. */
@@ -202,6 +218,25 @@ export class PipeEnd extends FileBase {
     count.writeInt32LE(this.readable ? this.pipe.size : 0);
     task.mm.copyOut(arg, count);
     return 0;
+  }
+
+  /** Ready events as Linux's pipe_poll reports them for this end's access mode. */
+  override readiness(): number {
+    const pipe = this.pipe;
+    let events = 0;
+    if (this.readable) {
+      if (pipe.size > 0) events |= POLLIN | POLLRDNORM;
+      if (pipe.writers === 0) events |= POLLHUP;
+    }
+    if (this.writable) {
+      if (!pipe.full) events |= POLLOUT | POLLWRNORM;
+      if (pipe.readers === 0) events |= POLLERR;
+    }
+    return events;
+  }
+
+  override watchReadiness(_events: number, wake: () => void): CancelWatch {
+    return this.pipe.watch(wake);
   }
 
   override release(): void {
