@@ -52,6 +52,20 @@ test('flags before the command are accepted', () => {
   assert.is(result.status, 0);
 });
 
+test('env without a name is rejected', () => {
+  for (const assignment of ['=x', '', 'NAME']) {
+    const result = runsc('do', `--env=${assignment}`, '--', BUSYBOX, 'true');
+    assert.is(result.status, 2, assignment);
+    assertOneLineError(result.stderr, /^runsc: --env needs NAME=VALUE, got "/);
+  }
+});
+
+test('env assignment reaches the program', () => {
+  const result = runsc('do', '--env=TSVISOR_TEST_VALUE=a=b', '--', BUSYBOX, 'sh', '-c', 'echo "$TSVISOR_TEST_VALUE"');
+  assert.is(result.stdout, 'a=b\n');
+  assert.is(result.status, 0);
+});
+
 test('missing program is one line', () => {
   const result = runsc('do', '--', '/nonexistent/program');
   assert.is.not(result.status, 0);

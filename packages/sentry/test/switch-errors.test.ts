@@ -1,6 +1,6 @@
 /**
  * Platform failures during a switch. A platform built on a real one throws from its switch: an
- * error that says the program destroyed its stub must end the program as if it died of the
+ * error that reports a stub the program destroyed must end the program as if it died of the
  * error's signal, and any other error must end runSandbox with a one-line SandboxError that names
  * the platform.
  */

@@ -4,7 +4,7 @@
  * and the memory file in close(), whatever state the tasks are in.
  */
 import type { Platform } from '@tsvisor/platform-api';
-import { MemoryFile } from '../memory/memory-file.js';
+import { DEFAULT_CAPACITY, MemoryFile } from '../memory/memory-file.js';
 import type { MemoryLayout } from '../mm/memory-manager.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { FutexTable } from './futex.js';
@@ -36,6 +36,31 @@ const PID_MAX = 4194304;
 const RESERVED_PIDS = 300;
 
 const SIGKILL = 9;
+
+/** The memory file's capacity is a whole number of 1 GiB chunks. */
+const CAPACITY_GRANULE = 2 ** 30;
+
+/**
+ * A platform that can map only the first `maxFileSize` bytes of a file, as the KVM platform maps
+ * each file into a fixed slice of guest-physical memory.
+ * NOTE: this optional field belongs in platform-api's Platform; until a platform declares it, the
+ * sentry assumes any size and such a platform fails in mapFile instead of the sentry reporting
+ * ENOMEM.
+ */
+interface FileSizeLimitedPlatform extends Platform {
+  readonly maxFileSize?: number;
+}
+
+/**
+ * Returns the memory file's size limit: the default, or less when the platform cannot map that
+ * much, so that running out of it is ENOMEM on every platform.
+ */
+function memoryFileCapacity(platform: FileSizeLimitedPlatform): number {
+  const limit = platform.maxFileSize;
+  if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0) return DEFAULT_CAPACITY;
+  // NOTE: a limit below one chunk still gets one chunk, so such a platform can fail in mapFile.
+  return Math.min(DEFAULT_CAPACITY, Math.max(CAPACITY_GRANULE, Math.floor(limit / CAPACITY_GRANULE) * CAPACITY_GRANULE));
+}
 
 export class Kernel {
   readonly memoryFile: MemoryFile;
@@ -79,7 +104,7 @@ export class Kernel {
       this.resolveInitExit = resolve;
       this.rejectInitExit = reject;
     });
-    this.memoryFile = new MemoryFile();
+    this.memoryFile = new MemoryFile(memoryFileCapacity(platform));
     const maxAddress = Math.min(platform.maxUserAddress, TASK_SIZE);
     this.stackTop = maxAddress;
     this.layout = {

@@ -3,7 +3,8 @@
  * destroyed its own stub (an error with code ERR_TSVISOR_STUB_DESTROYED and a `signal`), the
  * sentry ends that thread group as if the signal had killed it, because the program caused it.
  * Any other failure is the platform's, and it ends the whole sandbox with a one-line message that
- * names the platform. */
+ * names the platform.
+ */
 import { killGroupBySignal } from './signals/send.js';
 import type { Task } from './task.js';
 
