@@ -116,6 +116,11 @@ export interface Platform {
   readonly minUserAddress: number;
   /** First address that may not be mapped; application memory lies below it. */
   readonly maxUserAddress: number;
+  /**
+   * End of the file offsets `mapFile` accepts, when the platform has such a limit (KVM gives each
+   * file a fixed guest-physical window). The sentry keeps its memory file below it.
+   */
+  readonly maxFileSize?: number;
 
   newAddressSpace(): AddressSpace;
   newContext(): Context;

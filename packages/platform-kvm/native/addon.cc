@@ -48,6 +48,10 @@ Napi::Value CreateVm(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] { return Napi::External<Vm>::New(info.Env(), new Vm()); });
 }
 
+Napi::Value VmFileSpan(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(Unwrap<Vm>(info[0], "VM")->file_span()));
+}
+
 Napi::Value CloseVm(const Napi::CallbackInfo& info) {
   delete Unwrap<Vm>(info[0], "VM");
   return info.Env().Undefined();
@@ -233,6 +237,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["createVm"] = Napi::Function::New(env, CreateVm);
   exports["closeVm"] = Napi::Function::New(env, CloseVm);
+  exports["vmFileSpan"] = Napi::Function::New(env, VmFileSpan);
   exports["createAddressSpace"] = Napi::Function::New(env, CreateAddressSpace);
   exports["releaseAddressSpace"] = Napi::Function::New(env, ReleaseAddressSpace);
   exports["mapFile"] = Napi::Function::New(env, MapFile);

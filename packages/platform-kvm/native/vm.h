@@ -59,6 +59,8 @@ class Vm {
   int vm_fd() const { return vm_fd_; }
   int kvm_fd() const { return kvm_fd_; }
   int run_size() const { return run_size_; }
+  // Bytes of each memory file that MapFile can reach: the guest-physical window given to one file.
+  uint64_t file_span() const { return file_span_; }
   const GuestFeatures& features() const { return features_; }
   const struct kvm_cpuid2* cpuid() const { return reinterpret_cast<const struct kvm_cpuid2*>(cpuid_.data()); }
 

@@ -30,6 +30,8 @@ export interface NativeAddon {
 
   /** Creates a VM with the guest kernel loaded. */
   createVm(): VmHandle;
+  /** Bytes of each file that mapFile can reach, fixed for the VM's life by the guest-physical address width. */
+  vmFileSpan(vm: VmHandle): number;
   /** Frees the VM and its parked vCPUs. Every address space and vCPU of it must have been released. */
   closeVm(vm: VmHandle): void;
 

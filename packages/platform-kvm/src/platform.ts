@@ -24,6 +24,8 @@ export class KvmPlatform implements Platform {
   readonly supports: PlatformSupports = { exactFaultAccess: true, sharedAddressSpaces: true };
   readonly minUserAddress = 0x10000;
   readonly maxUserAddress = USER_ADDRESS_END - 0x1000;
+  /** End of the file offsets mapFile accepts: each file gets a fixed guest-physical window. */
+  readonly maxFileSize: number;
 
   private readonly native: NativeAddon;
   private vm: VmHandle | undefined;
@@ -41,6 +43,7 @@ export class KvmPlatform implements Platform {
     this.spinNs = Math.round(spin * 1000);
     this.native = loadNative();
     this.vm = this.native.createVm();
+    this.maxFileSize = this.native.vmFileSpan(this.vm);
   }
 
   private get vmHandle(): VmHandle {

@@ -41,21 +41,10 @@ const SIGKILL = 9;
 const CAPACITY_GRANULE = 2 ** 30;
 
 /**
- * A platform that can map only the first `maxFileSize` bytes of a file, as the KVM platform maps
- * each file into a fixed slice of guest-physical memory.
- * NOTE: this optional field belongs in platform-api's Platform; until a platform declares it, the
- * sentry assumes any size and such a platform fails in mapFile instead of the sentry reporting
- * ENOMEM.
- */
-interface FileSizeLimitedPlatform extends Platform {
-  readonly maxFileSize?: number;
-}
-
-/**
  * Returns the memory file's size limit: the default, or less when the platform cannot map that
  * much, so that running out of it is ENOMEM on every platform.
  */
-function memoryFileCapacity(platform: FileSizeLimitedPlatform): number {
+function memoryFileCapacity(platform: Platform): number {
   const limit = platform.maxFileSize;
   if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0) return DEFAULT_CAPACITY;
   // NOTE: a limit below one chunk still gets one chunk, so such a platform can fail in mapFile.
