@@ -60,7 +60,19 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-/** Pids of this process's live descendants. */
+/**
+ * Whether `pid` is the esbuild service that tsx starts on demand to compile test files. It is a
+ * child of the test process that comes and goes with compilation, not something a sandbox made.
+ */
+function isCompilerService(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('esbuild');
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of this process's live descendants, leaving out tsx's esbuild service. */
 export function descendants(): number[] {
   const parents = new Map<number, number>();
   for (const entry of fs.readdirSync('/proc')) {
@@ -72,7 +84,7 @@ export function descendants(): number[] {
   for (const pid of parents.keys()) {
     for (let cursor = parents.get(pid); cursor !== undefined && cursor > 1; cursor = parents.get(cursor)) {
       if (cursor === process.pid) {
-        found.push(pid);
+        if (!isCompilerService(pid)) found.push(pid);
         break;
       }
     }
