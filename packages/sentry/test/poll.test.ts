@@ -1,6 +1,6 @@
 /**
  * poll, ppoll, select and pselect6 end to end: a static C program (test/fixtures/poll/poll.c) runs
- * natively and in the sandbox on every platform, with stdin on a FIFO that holds one line and whose
+ * natively and in the sandbox on every platform, with stdin on a FIFO that contains one line and whose
  * writer has closed, and must print the same lines. A busybox shell loop that reads a pipe line by
  * line, which needs poll, must print what it prints natively.
  */
@@ -25,7 +25,7 @@ const memfdsBefore = openMemfds();
 const descendantsBefore = descendants();
 
 /**
- * Opens a FIFO that holds STDIN_TEXT and has no writer left, so that it reads as data then end of
+ * Opens a FIFO that contains STDIN_TEXT and has no writer left, so that it reads as data then end of
  * file and polls as POLLIN | POLLHUP, as a pipe from a finished printf does.
  */
 function stdinFifo(name: string): number {
