@@ -10,9 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listPlatforms } from '@tsvisor/platform-api';
 import { SandboxController } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, runNative, settledHostState } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, runNative, settledHostState, testPlatforms } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
@@ -32,6 +31,9 @@ function prepare(): string {
     fs.writeFileSync(path.join(sub, `file-${i}.txt`), `file ${i}\n`.repeat(i + 1));
   }
 
+  // The sandbox hides the host's /tmp, where a checkout may live, so the script is copied here.
+  fs.copyFileSync(path.join(FIXTURES, 'tasks-script.sh'), path.join(dir, 'tasks-script.sh'));
+
   const script = path.join(dir, 'hashbang.sh');
   fs.writeFileSync(script, `#!${BUSYBOX} sh\necho "script $0 with $# arguments: $*"\nexit 4\n`, { mode: 0o755 });
   return dir;
@@ -40,9 +42,7 @@ function prepare(): string {
 const dir = prepare();
 const memfdsBefore = openMemfds();
 const descendantsBefore = descendants();
-const platforms = listPlatforms()
-  .filter((platform) => platform.available)
-  .map((platform) => platform.name);
+const platforms = testPlatforms();
 
 async function compare(platform: string, argv: string[]): Promise<string> {
   const native = runNative(argv, dir, ENV);
@@ -56,7 +56,7 @@ async function compare(platform: string, argv: string[]): Promise<string> {
 const cases: Array<[string, string[]]> = [
   ['echo a | wc -c', [BUSYBOX, 'sh', '-c', `echo a | ${BUSYBOX} wc -c`]],
   ['find | sort | xargs md5sum | tail', [BUSYBOX, 'sh', '-c', 'busybox find tree -type f | busybox sort | busybox xargs busybox md5sum | busybox tail -n 20']],
-  ['sh script with traps and jobs', [BUSYBOX, 'sh', path.join(FIXTURES, 'tasks-script.sh')]],
+  ['sh script with traps and jobs', [BUSYBOX, 'sh', path.join(dir, 'tasks-script.sh')]],
   ['pthread program', [path.join(dir, 'tasks-program')]],
   ['wait, vfork, exec, process groups and futexes', [path.join(dir, 'tasks-syscalls')]],
   ['spinning thread stalls nothing', [path.join(dir, 'spinning-thread')]],

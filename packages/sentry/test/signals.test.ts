@@ -10,9 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listPlatforms } from '@tsvisor/platform-api';
 import { runSandbox } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, runNative, settledHostState } from './helpers/host.js';
+import { descendants, openMemfds, runInSandbox, runNative, settledHostState, testPlatforms } from './helpers/host.js';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'signals');
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
@@ -29,7 +28,7 @@ if (hasAvx512) {
 
 const memfdsBefore = openMemfds();
 const descendantsBefore = descendants();
-const available = listPlatforms().filter((platform) => platform.available).map((platform) => platform.name);
+const available = testPlatforms();
 
 async function compare(platform: string, argv: string[]): Promise<void> {
   const native = runNative(argv, dir, ENV);

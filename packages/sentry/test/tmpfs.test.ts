@@ -15,9 +15,10 @@ import { descendants, openMemfds, runInSandbox, runNative, settledHostState, tes
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
-const SCRIPT = path.join(__dirname, 'fixtures', 'tmpfs', 'script.sh');
-
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-tmpfs-'));
+// The sandbox hides the host's /tmp, where a checkout may live, so the script is copied here.
+const SCRIPT = path.join(dir, 'script.sh');
+fs.copyFileSync(path.join(__dirname, 'fixtures', 'tmpfs', 'script.sh'), SCRIPT);
 const errnoCases = path.join(dir, 'errno-cases');
 execFileSync('gcc', ['-static', '-O2', '-o', errnoCases, path.join(__dirname, 'fixtures', 'tmpfs', 'errno-cases.c')]);
 
@@ -36,7 +37,7 @@ const platforms = testPlatforms();
 async function compareWithNative(platform: string, argv: (scratch: string) => string[], extra: Parameters<typeof runInSandbox>[3] = {}): Promise<string> {
   const scratch = fs.mkdtempSync(path.join(dir, 'native-'));
   const native = runNative(argv(scratch), scratch, ENV);
-  const sandboxed = await runInSandbox(argv('/tmp'), '/', ENV, { platform, ...extra });
+  const sandboxed = await runInSandbox(argv('/tmp'), '/', ENV, { platform, tmpfsMounts: ['/tmp', '/dev/shm'], ...extra });
   const expected = native.stdout.toString().split(scratch).join('/tmp');
   const label = `${argv('/tmp').join(' ')} on ${platform}`;
   assert.is(sandboxed.status, native.status, `exit status of ${label}; sandbox stderr: ${sandboxed.stderr}`);

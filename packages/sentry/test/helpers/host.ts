@@ -32,13 +32,22 @@ export function runNative(argv: readonly string[], cwd: string, env: readonly st
 }
 
 /** Runs a program in the sandbox with stdout and stderr sent to files, and returns stdout. */
+/**
+ * Returns the default tmpfs mounts minus any that would hide this checkout, which may itself live
+ * under /tmp; tests run programs and scripts from it. Tests of the tmpfs pass their own mounts.
+ */
+function tmpfsKeepingCheckout(): string[] {
+  const checkout = path.resolve(__dirname, '..', '..', '..', '..');
+  return ['/tmp', '/dev/shm'].filter((mount) => checkout !== mount && !checkout.startsWith(`${mount}/`));
+}
+
 export async function runInSandbox(argv: readonly string[], cwd: string, env: readonly string[], extra: Partial<SandboxOptions> = {}): Promise<RunOutput & { stderr: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-run-'));
   const stdin = fs.openSync('/dev/null', 'r');
   const stdout = fs.openSync(path.join(dir, 'stdout'), 'w+');
   const stderr = fs.openSync(path.join(dir, 'stderr'), 'w+');
   try {
-    const result = await runSandbox({ argv, env, cwd, stdio: [stdin, stdout, stderr], ...extra });
+    const result = await runSandbox({ argv, env, cwd, stdio: [stdin, stdout, stderr], tmpfsMounts: tmpfsKeepingCheckout(), ...extra });
     return {
       stdout: fs.readFileSync(path.join(dir, 'stdout')),
       stderr: fs.readFileSync(path.join(dir, 'stderr'), 'utf8'),
