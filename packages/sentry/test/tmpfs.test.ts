@@ -15,6 +15,9 @@ import { descendants, openMemfds, runInSandbox, runNative, settledHostState, tes
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
+/** The sandbox's default mounts, named explicitly because the test helper leaves out one that would hide the checkout. */
+const DEFAULT_MOUNTS = ['/tmp', '/dev/shm'];
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-tmpfs-'));
 // The sandbox hides the host's /tmp, where a checkout may live, so the script is copied here.
 const SCRIPT = path.join(dir, 'script.sh');
@@ -37,7 +40,7 @@ const platforms = testPlatforms();
 async function compareWithNative(platform: string, argv: (scratch: string) => string[], extra: Parameters<typeof runInSandbox>[3] = {}): Promise<string> {
   const scratch = fs.mkdtempSync(path.join(dir, 'native-'));
   const native = runNative(argv(scratch), scratch, ENV);
-  const sandboxed = await runInSandbox(argv('/tmp'), '/', ENV, { platform, tmpfsMounts: ['/tmp', '/dev/shm'], ...extra });
+  const sandboxed = await runInSandbox(argv('/tmp'), '/', ENV, { platform, tmpfsMounts: DEFAULT_MOUNTS, ...extra });
   const expected = native.stdout.toString().split(scratch).join('/tmp');
   const label = `${argv('/tmp').join(' ')} on ${platform}`;
   assert.is(sandboxed.status, native.status, `exit status of ${label}; sandbox stderr: ${sandboxed.stderr}`);
@@ -62,7 +65,7 @@ for (const platform of platforms) {
 
   test('host /tmp hidden and unchanged', async () => {
     const script = `ls -A /tmp /dev/shm; cat ${hostHidden}; echo sandboxed > ${probes[0]}; echo sandboxed > ${probes[1]}; cat ${probes.join(' ')}`;
-    const result = await runInSandbox([BUSYBOX, 'sh', '-c', script], '/', ENV, { platform });
+    const result = await runInSandbox([BUSYBOX, 'sh', '-c', script], '/', ENV, { platform, tmpfsMounts: DEFAULT_MOUNTS });
     assert.is(result.stdout.toString(), '/dev/shm:\n\n/tmp:\nsandboxed\nsandboxed\n');
     assert.match(result.stderr, `'${hostHidden}': No such file or directory`);
     assert.is(fs.readFileSync(hostHidden, 'utf8'), 'host only\n');
@@ -70,7 +73,7 @@ for (const platform of platforms) {
   });
 
   test('st_dev per mount and ".."', async () => {
-    const result = await runInSandbox([BUSYBOX, 'sh', '-c', 'stat -c %d / /tmp /dev/shm; cd /tmp/..; pwd; cd /dev/shm/..; pwd; ls -di /tmp/.. /'], '/', ENV, { platform });
+    const result = await runInSandbox([BUSYBOX, 'sh', '-c', 'stat -c %d / /tmp /dev/shm; cd /tmp/..; pwd; cd /dev/shm/..; pwd; ls -di /tmp/.. /'], '/', ENV, { platform, tmpfsMounts: DEFAULT_MOUNTS });
     const lines = result.stdout.toString().split('\n');
     assert.is(new Set(lines.slice(0, 3)).size, 3, `st_dev values: ${lines.slice(0, 3).join(' ')}`);
     assert.equal(lines.slice(3, 5), ['/', '/dev']);
