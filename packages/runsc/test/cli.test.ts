@@ -125,7 +125,7 @@ test('--tmpfs chooses the writable mounts', () => {
   const result = runsc('do', '--tmpfs=/scratch', '--', BUSYBOX, 'sh', '-c', script);
   assert.is(result.stdout, 'kept\n');
   assert.match(result.stderr, /\/tmp\/f: Read-only file system/);
-  assert.is(runsc('do', '--', BUSYBOX, 'sh', '-c', 'echo kept > /tmp/f && cat /tmp/f').stdout, 'kept\n');
+  assert.is(runsc('do', '--cwd=/', '--', BUSYBOX, 'sh', '-c', 'echo kept > /tmp/f && cat /tmp/f').stdout, 'kept\n');
   assertOneLineError(runsc('do', '--tmpfs=scratch', '--', BUSYBOX, 'true').stderr, /^runsc: cannot mount a tmpfs at "scratch"/);
 });
 
