@@ -5,13 +5,14 @@
  */
 import { createPlatform, PlatformUnavailableError, type Platform } from '@tsvisor/platform-api';
 import { Errno, errnoName, SysError } from './errno.js';
+import { hostCredentials } from './kernel/credentials.js';
 import { resolveProgram, type ResolvedProgram } from './kernel/exec.js';
 import { Kernel } from './kernel/kernel.js';
-import { ResourceLimits } from './kernel/limits.js';
+import { hostResourceLimits } from './kernel/host-limits.js';
 import { holdFdTable, holdMemory } from './kernel/shared-resources.js';
 import { sendGroupSignal } from './kernel/signal-delivery.js';
 import { startTask } from './kernel/task-loop.js';
-import { Task, type Credentials } from './kernel/task.js';
+import { Task } from './kernel/task.js';
 import { SwitchError } from './kernel/switch-errors.js';
 import { SIGCHLD, ThreadGroup } from './kernel/thread-group.js';
 import { ExecError } from './loader/elf.js';
@@ -176,14 +177,6 @@ function checkProgram(vfs: Vfs, fs: FsContext, path: string): void {
   executable.file.decRef();
 }
 
-function hostCredentials(): Credentials {
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  const euid = process.geteuid?.() ?? uid;
-  const egid = process.getegid?.() ?? gid;
-  return { uid, gid, euid, egid, suid: euid, sgid: egid };
-}
-
 /** Runs the cleanup steps in order, all of them even when one throws; rethrows the first error. */
 function releaseAll(steps: Array<() => void>): void {
   let first: unknown;
@@ -254,7 +247,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     holdFdTable(fdTable);
 
     const tid = kernel.allocateTid();
-    const init = new ThreadGroup(tid, undefined, SIGCHLD, new ResourceLimits());
+    const init = new ThreadGroup(tid, undefined, SIGCHLD, hostResourceLimits());
     kernel.init = init;
     kernel.threadGroups.set(tid, init);
     const task = new Task(kernel, { tid, threadGroup: init, mm, fdTable, fs, exePath: '', creds: hostCredentials() });

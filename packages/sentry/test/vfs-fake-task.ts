@@ -91,7 +91,7 @@ export function fakeTask(hostRoot: string, options: { exePath?: string; fdTable?
     fdTable,
     fs: new FsContext(),
     exePath: options.exePath ?? '/bin/true',
-    creds: { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid },
+    creds: { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid, fsuid: uid, fsgid: gid, groups: [] },
     // Waits as Task.block does, except that nothing here sends signals to interrupt them.
     block: <T>(start: (resolve: (value: T) => void, reject: (error: unknown) => void) => () => void) =>
       new Promise<T>((resolve, reject) => {

@@ -7,6 +7,7 @@
  */
 import { Errno, fail } from '../errno.js';
 import { FdTable } from '../vfs/fd-table.js';
+import { checkProcessLimit } from './credentials.js';
 import { holdFdTable, holdMemory } from './shared-resources.js';
 import { SignalState } from './signal-state.js';
 import { startTask } from './task-loop.js';
@@ -103,6 +104,7 @@ function childSignals(task: Task, request: CloneRequest): SignalState {
  */
 export function cloneTask(task: Task, request: CloneRequest): number | Promise<number> {
   checkFlags(task, request);
+  checkProcessLimit(task);
   const { flags } = request;
   const kernel = task.kernel;
   const tid = kernel.allocateTid();
@@ -140,7 +142,8 @@ export function cloneTask(task: Task, request: CloneRequest): number | Promise<n
     fdTable,
     fs: has(flags, CloneFlag.FS) ? task.fs : task.fs.clone(),
     exePath: task.exePath,
-    creds: { ...task.creds },
+    // The threads of a group share credentials, so a change made by one applies to all.
+    creds: has(flags, CloneFlag.THREAD) ? task.creds : { ...task.creds },
     signals: childSignals(task, request),
   });
   child.name = task.name;

@@ -115,6 +115,11 @@ function commitExec(task: Task, program: Program, mm: MemoryManager, filename: s
 
   resetSignalsForExec(task);
 
+  // NOTE: set-user-ID and set-group-ID bits are not honoured, so the effective ids stay as they are.
+  // Linux still copies them into the saved and file system ids.
+  task.creds.suid = task.creds.fsuid = task.creds.euid;
+  task.creds.sgid = task.creds.fsgid = task.creds.egid;
+
   task.exePath = program.path;
   task.name = filename.slice(filename.lastIndexOf('/') + 1).slice(0, 15);
   task.clearChildTid = 0;

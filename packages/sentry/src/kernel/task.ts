@@ -26,6 +26,11 @@ export interface Credentials {
   egid: number;
   suid: number;
   sgid: number;
+  /** File system ids, which file permission checks use; they follow the effective ids unless setfsuid/setfsgid set them. */
+  fsuid: number;
+  fsgid: number;
+  /** Supplementary group ids, sorted; replaced as a whole, never changed in place. */
+  groups: readonly number[];
 }
 
 /** Exit status of a thread group: an exit code from exit/exit_group, or a terminating signal. */

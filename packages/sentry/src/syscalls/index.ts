@@ -1,5 +1,6 @@
 /** Imports every system call family so that each registers its calls in the table. */
 import './clone.js';
+import './creds.js';
 import './dir.js';
 import './exec.js';
 import './fd.js';

@@ -160,7 +160,7 @@ registerSyscall('getrandom', getrandom, { args: ['ptr', 'int', 'flags'] });
 registerSyscall('prlimit64', prlimit64, {
   args: ['int', 'int', 'ptr', 'ptr'],
   support: 'partial',
-  note: 'limits are stored and reported but not enforced',
+  note: 'only RLIMIT_NPROC, RLIMIT_MEMLOCK and RLIMIT_DATA are enforced',
 });
 registerSyscall('getrlimit', (task, resource, addr) => prlimit64(task, 0, resource, 0, addr), {
   args: ['int', 'ptr'],
@@ -168,7 +168,7 @@ registerSyscall('getrlimit', (task, resource, addr) => prlimit64(task, 0, resour
 registerSyscall('setrlimit', (task, resource, addr) => prlimit64(task, 0, resource, addr, 0), {
   args: ['int', 'ptr'],
   support: 'partial',
-  note: 'limits are stored and reported but not enforced',
+  note: 'only RLIMIT_NPROC, RLIMIT_MEMLOCK and RLIMIT_DATA are enforced',
 });
 
 registerSyscall('clock_gettime', (task, clock, addr) => {

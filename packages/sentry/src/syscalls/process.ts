@@ -184,22 +184,17 @@ registerSyscall('geteuid', (task) => task.creds.euid);
 registerSyscall('getgid', (task) => task.creds.gid);
 registerSyscall('getegid', (task) => task.creds.egid);
 registerSyscall('getresuid', (task, ruid, euid, suid) => {
-  writeInt32(task, ruid, task.creds.uid);
-  writeInt32(task, euid, task.creds.euid);
-  writeInt32(task, suid, task.creds.suid);
+  writeInt32(task, ruid, task.creds.uid | 0);
+  writeInt32(task, euid, task.creds.euid | 0);
+  writeInt32(task, suid, task.creds.suid | 0);
   return 0;
 }, { args: ['ptr', 'ptr', 'ptr'] });
 registerSyscall('getresgid', (task, rgid, egid, sgid) => {
-  writeInt32(task, rgid, task.creds.gid);
-  writeInt32(task, egid, task.creds.egid);
-  writeInt32(task, sgid, task.creds.sgid);
+  writeInt32(task, rgid, task.creds.gid | 0);
+  writeInt32(task, egid, task.creds.egid | 0);
+  writeInt32(task, sgid, task.creds.sgid | 0);
   return 0;
 }, { args: ['ptr', 'ptr', 'ptr'] });
-registerSyscall('getgroups', (_task, size) => ((size | 0) < 0 ? -Errno.EINVAL : 0), {
-  args: ['int', 'ptr'],
-  support: 'partial',
-  note: 'supplementary groups are not modelled; the list is always empty',
-});
 
 registerSyscall('set_tid_address', (task, addr) => {
   task.clearChildTid = addr;

@@ -87,9 +87,10 @@ function checkAccess(task: Task, dirfd: number, addr: number, modeBits: number, 
   const onFile = path.length === 0 && flags & AT_EMPTY_PATH && (dirfd | 0) !== AT_FDCWD;
   const writable = onFile ? isChangeable(task.fdTable.get(dirfd | 0)) : task.kernel.vfs.resolve(task.fs, dirfd | 0, path, (flags & AT_SYMLINK_NOFOLLOW) === 0, task).mount.fs.create !== undefined;
 
-  // access(2) checks with the real ids unless AT_EACCESS requests the effective ones.
-  const uid = flags & AT_EACCESS ? task.creds.euid : task.creds.uid;
-  const gid = flags & AT_EACCESS ? task.creds.egid : task.creds.gid;
+  // access(2) checks with the real ids unless AT_EACCESS requests the file system ids, which
+  // follow the effective ones.
+  const uid = flags & AT_EACCESS ? task.creds.fsuid : task.creds.uid;
+  const gid = flags & AT_EACCESS ? task.creds.fsgid : task.creds.gid;
   if (mode & W_OK && !writable && (isRegular(st.mode) || isDir(st.mode))) fail(Errno.EROFS);
   if (uid === 0) {
     if (mode & X_OK && !isDir(st.mode) && (st.mode & 0o111) === 0) fail(Errno.EACCES);
@@ -98,7 +99,7 @@ function checkAccess(task: Task, dirfd: number, addr: number, modeBits: number, 
   // The owner's, the group's or the others' permission bits, whichever class the caller is in.
   let shift = 0;
   if (uid === st.uid) shift = 6;
-  else if (gid === st.gid) shift = 3;
+  else if (gid === st.gid || task.creds.groups.includes(st.gid)) shift = 3;
   const granted = (st.mode >> shift) & 0o7;
   if ((mode & granted) !== mode) fail(Errno.EACCES);
   return 0;

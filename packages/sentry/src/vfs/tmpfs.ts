@@ -150,8 +150,8 @@ export class Tmpfs implements Filesystem {
     const { dir, name } = this.parentOf(path);
     if (dir.children!.has(name)) fail(Errno.EEXIST);
     // The group of a new file is the directory's when it is set-group-ID, as in Linux.
-    const gid = dir.mode & 0o2000 ? dir.gid : (task?.creds.egid ?? 0);
-    const node = new Inode(this, this.nextIno++, mode, task?.creds.euid ?? 0, gid);
+    const gid = dir.mode & 0o2000 ? dir.gid : (task?.creds.fsgid ?? 0);
+    const node = new Inode(this, this.nextIno++, mode, task?.creds.fsuid ?? 0, gid);
     dir.children!.set(name, node);
     if ((mode & S_IFMT) === S_IFDIR) dir.nlink++;
     dir.mtimeNs = dir.ctimeNs = node.ctimeNs;
