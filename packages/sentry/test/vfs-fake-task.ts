@@ -1,7 +1,7 @@
 /**
  * A stand-in Task for testing the file system calls without a platform: flat application memory
  * with the MemoryManager copy methods (EFAULT outside it), a descriptor table, a file system
- * context and a kernel that contains only the VFS.
+ * context and a kernel that contains only the VFS and the task's own thread group.
  */
 import { Errno, SysError } from '../src/errno.js';
 import type { Task } from '../src/kernel/task.js';
@@ -98,6 +98,10 @@ export function fakeTask(hostRoot: string, options: { exePath?: string; fdTable?
         start(resolve, reject);
       }),
   } as unknown as Task;
+  // /proc looks processes up in the kernel's tables, so the task is its own single-threaded group.
+  const threadGroup = { tgid: 1, pgid: 1, sid: 1, tasks: new Set([task]), anyTask: task, zombie: false };
+  Object.assign(task, { threadGroup });
+  Object.assign(task.kernel, { tasks: new Map([[1, task]]), threadGroups: new Map([[1, threadGroup]]) });
 
   async function call(name: SyscallName, ...args: number[]): Promise<number> {
     const handler = syscallTable[Sys[name]]?.handler;

@@ -71,6 +71,8 @@ export class Task {
   /** set_robust_list: head of the robust futex list and its length, walked when the thread exits. */
   robustListHead = 0;
   robustListLength = 0;
+  /** Monotonic time at which the task was created, in nanoseconds, for starttime in /proc/PID/stat. */
+  readonly startTimeNs = process.hrtime.bigint();
   /** prctl PR_SET_NAME, at most 15 bytes. */
   name: string;
 
@@ -157,6 +159,11 @@ export class Task {
     this.onDeath = undefined;
     onDeath?.();
     this.interrupt();
+  }
+
+  /** Whether the task is waiting in block(), which /proc shows as state S (sleeping). */
+  get sleeping(): boolean {
+    return this.cancelWait !== undefined;
   }
 
   /**

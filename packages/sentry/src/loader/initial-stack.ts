@@ -57,7 +57,11 @@ export function writeInitialStack(mm: MemoryManager, stackTop: number, init: Ini
   const execFn = place(Buffer.from(`${init.execFn}\0`, 'latin1'));
   // Placed last first, so that argv[0] ends up at the lowest address, followed by the rest in order.
   const envAddresses = [...init.envp].reverse().map(placeString).reverse();
+  const envStart = cursor;
   const argAddresses = [...init.argv].reverse().map(placeString).reverse();
+  mm.argStart = cursor;
+  mm.argEnd = mm.envStart = envStart;
+  mm.envEnd = execFn;
   const platform = placeString('x86_64');
   const randomBytes = Buffer.alloc(16);
   randomFillSync(randomBytes);

@@ -125,6 +125,11 @@ export class MemoryManager {
   brkStart = 0;
   /** Current program break, as brk(0) returns it. */
   brkEnd = 0;
+  /** Where execve placed the argument and environment strings, for /proc/PID/cmdline and environ. */
+  argStart = 0;
+  argEnd = 0;
+  envStart = 0;
+  envEnd = 0;
 
   /**
    * The last fault handleFault resolved by mapping pages, and the mapping generation after it.
@@ -336,12 +341,30 @@ export class MemoryManager {
     }
     child.brkStart = this.brkStart;
     child.brkEnd = this.brkEnd;
+    child.argStart = this.argStart;
+    child.argEnd = this.argEnd;
+    child.envStart = this.envStart;
+    child.envEnd = this.envEnd;
 
     // The parent's private writable pages are shared now, so its own writes must fault too.
     for (const vma of this.vmas.items) {
       if (!vma.shared && (vma.prot & Prot.WRITE) !== 0) this.mapCommitted(vma.start, vma.end);
     }
     return child;
+  }
+
+  /** Bytes of address space that VMAs cover, as VmSize counts them. */
+  mappedBytes(): number {
+    let total = 0;
+    for (const vma of this.vmas.items) total += vma.end - vma.start;
+    return total;
+  }
+
+  /** Bytes of committed pages, as VmRSS counts them. */
+  residentBytes(): number {
+    let total = 0;
+    for (const piece of this.committed.items) total += piece.end - piece.start;
+    return total;
   }
 
   /** Returns whether every page of [start, end) belongs to some VMA. */

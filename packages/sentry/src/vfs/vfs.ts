@@ -106,6 +106,11 @@ export class Vfs {
     this.mounts = mounts;
   }
 
+  /** The mounts in the order they were mounted, / first, as /proc/mounts lists them. */
+  mountList(): readonly Mount[] {
+    return [...this.mounts].reverse();
+  }
+
   private mountOf(path: string): { mount: Mount; relative: string } {
     for (const mount of this.mounts) {
       if (mount.path === '/') return { mount, relative: path.slice(1) };
