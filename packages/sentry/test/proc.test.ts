@@ -64,7 +64,7 @@ for (const platform of testPlatforms()) {
   });
 
   test(`df, /proc/mounts and the system files on ${platform}`, async () => {
-    const df = await runInSandbox([BUSYBOX, 'df', '/tmp'], dir, ENV, { platform });
+    const df = await runInSandbox([BUSYBOX, 'df', '/tmp'], dir, ENV, { platform, tmpfsMounts: ['/tmp', '/dev/shm'] });
     assert.is(df.status, 0, df.stderr);
     assert.match(df.stdout.toString(), /\n\S+\s+\d+\s+\d+\s+\d+\s+\d+% \/tmp\n$/);
 

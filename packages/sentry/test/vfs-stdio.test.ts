@@ -75,7 +75,8 @@ report({ winsizeResult, termiosResult, rows: ws.readUInt16LE(0), cols: ws.readUI
   const ECHO = 0o10;
   assert.is((output.lflag as number) & ICANON, ICANON);
   assert.is((output.lflag as number) & ECHO, ECHO);
-  assert.is(output.leakedFds, 0);
+  // A descriptor the loader opened before the count may close later, so fewer is not a leak.
+  assert.ok((output.leakedFds as number) <= 0, `${output.leakedFds} descriptors leaked`);
 });
 
 test('pipe is not a terminal', () => {
@@ -87,7 +88,8 @@ report({ tcgets: await sandbox.call('ioctl', 0, 0x5401, buffer), winsize: await 
   const output = results(run.stderr);
   assert.is(output.tcgets, -Errno.ENOTTY);
   assert.is(output.winsize, -Errno.ENOTTY);
-  assert.is(output.leakedFds, 0);
+  // A descriptor the loader opened before the count may close later, so fewer is not a leak.
+  assert.ok((output.leakedFds as number) <= 0, `${output.leakedFds} descriptors leaked`);
 });
 
 /** Runs `body` in a child, calls `onWaiting` when the child reports WAITING, and returns its results and stdout. */
@@ -124,7 +126,8 @@ report({ waited, count });
   const { output } = await runInteractive(body, (child) => child.stdin!.end('data\n'));
   assert.is(output.waited, true);
   assert.is(output.count, 5);
-  assert.is(output.leakedFds, 0);
+  // A descriptor the loader opened before the count may close later, so fewer is not a leak.
+  assert.ok((output.leakedFds as number) <= 0, `${output.leakedFds} descriptors leaked`);
 });
 
 test('write to a full pipe loses nothing', async () => {
@@ -146,7 +149,8 @@ report({ waited, written: await pending, sha: (await import('node:crypto')).crea
   assert.is(output.written, size);
   assert.is(stdout.length, size);
   assert.is(createHash('sha256').update(stdout).digest('hex'), output.sha);
-  assert.is(output.leakedFds, 0);
+  // A descriptor the loader opened before the count may close later, so fewer is not a leak.
+  assert.ok((output.leakedFds as number) <= 0, `${output.leakedFds} descriptors leaked`);
 });
 
 test.run();
