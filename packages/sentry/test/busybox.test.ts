@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { descendants, openMemfds, runInSandbox, runNative, testPlatforms, writeNumbers, settledHostState } from './helpers/host.js';
+import { assertNothingLeft, compareWithNative, recordHostBaseline, runInSandbox, testPlatforms, writeNumbers } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
@@ -60,17 +60,8 @@ function prepare(): string {
 }
 
 const dir = prepare();
-const memfdsBefore = openMemfds();
-const descendantsBefore = descendants();
+const baseline = recordHostBaseline();
 const platforms = testPlatforms();
-
-async function compare(platform: string, argv: string[]): Promise<void> {
-  const native = runNative(argv, dir, ENV);
-  const sandboxed = await runInSandbox(argv, dir, ENV, { platform });
-  const label = `${argv.join(' ')} on ${platform}`;
-  assert.is(sandboxed.status, native.status, `exit status of ${label}; sandbox stderr: ${sandboxed.stderr}`);
-  assert.ok(sandboxed.stdout.equals(native.stdout), `stdout of ${label} differs:\n--- native\n${native.stdout.toString().slice(0, 2000)}\n--- sandbox\n${sandboxed.stdout.toString().slice(0, 2000)}`);
-}
 
 const cases: Array<[string, string[]]> = [
   ['busybox true', [BUSYBOX, 'true']],
@@ -89,7 +80,11 @@ const cases: Array<[string, string[]]> = [
 
 for (const platform of platforms) {
   const test = suite(`native and sandboxed on ${platform}`);
-  for (const [name, argv] of cases) test(name, () => compare(platform, argv));
+  for (const [name, argv] of cases) {
+    test(name, async () => {
+      await compareWithNative(platform, argv, dir, ENV);
+    });
+  }
 
   test('busybox found through PATH', async () => {
     const sandboxed = await runInSandbox(['busybox', 'echo', 'via', 'PATH'], dir, ENV, { platform });
@@ -107,10 +102,7 @@ cleanup('at least one platform ran', () => {
 });
 
 cleanup('no stub process or memfd is left', async () => {
-  // Stub processes are reaped asynchronously after close(); give them a moment.
-  const left = await settledHostState(descendantsBefore, memfdsBefore);
-  assert.equal(left.descendants, descendantsBefore, 'descendant processes left behind');
-  assert.equal(left.memfds, memfdsBefore, 'memfds left open');
+  await assertNothingLeft(baseline);
 });
 
 cleanup.after(() => {

@@ -16,7 +16,7 @@ import * as assert from 'uvu/assert';
 import { Sys } from '../src/syscalls/numbers.js';
 import { syscallTable } from '../src/syscalls/table.js';
 import { runSandbox } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, runNative, testPlatforms, writeNumbers, settledHostState } from './helpers/host.js';
+import { assertNothingLeft, compareWithNative, recordHostBaseline, testPlatforms, writeNumbers } from './helpers/host.js';
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -157,18 +157,8 @@ function prepare(): string {
 }
 
 const dir = prepare();
-const memfdsBefore = openMemfds();
-const descendantsBefore = descendants();
+const baseline = recordHostBaseline();
 const platforms = testPlatforms();
-
-async function compare(platform: string, argv: string[]): Promise<Buffer> {
-  const native = runNative(argv, dir, ENV);
-  const sandboxed = await runInSandbox(argv, dir, ENV, { platform });
-  const label = `${argv.join(' ')} on ${platform}`;
-  assert.is(sandboxed.status, native.status, `exit status of ${label}; sandbox stderr: ${sandboxed.stderr}`);
-  assert.ok(sandboxed.stdout.equals(native.stdout), `stdout of ${label} differs:\n--- native\n${native.stdout.toString().slice(0, 2000)}\n--- sandbox\n${sandboxed.stdout.toString().slice(0, 2000)}`);
-  return sandboxed.stdout;
-}
 
 /** Sums VmRSS, in bytes, of `pid` and its descendants. */
 function residentBytes(pid: number): number {
@@ -269,12 +259,12 @@ for (const platform of platforms) {
   const test = suite(`dynamic programs on ${platform}`);
   for (const [name, argv, enabled] of cases) {
     (enabled === false ? test.skip : test)(name, async () => {
-      await compare(platform, argv);
+      await compareWithNative(platform, argv, dir, ENV);
     });
   }
 
   test('sort -n of 1 MB piped to md5sum', async () => {
-    const sorted = await compare(platform, ['/usr/bin/sort', '-n', 'numbers.txt']);
+    const sorted = await compareWithNative(platform, ['/usr/bin/sort', '-n', 'numbers.txt'], dir, ENV);
     const native = execFileSync('sh', ['-c', 'sort -n numbers.txt | md5sum'], { cwd: dir, env: { LC_ALL: 'C' } }).toString();
     assert.is(`${createHash('md5').update(sorted).digest('hex')}  -\n`, native);
   });
@@ -299,10 +289,7 @@ for (const platform of platforms) {
 const cleanup = suite('after the dynamic programs');
 
 cleanup('no stub process or memfd is left', async () => {
-  // Stub processes are reaped asynchronously after close(); give them a moment.
-  const left = await settledHostState(descendantsBefore, memfdsBefore);
-  assert.equal(left.descendants, descendantsBefore, 'descendant processes left behind');
-  assert.equal(left.memfds, memfdsBefore, 'memfds left open');
+  await assertNothingLeft(baseline);
 });
 
 cleanup.after(() => {

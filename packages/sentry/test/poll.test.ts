@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runSandbox } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, runNative, settledHostState, testPlatforms } from './helpers/host.js';
+import { assertNothingLeft, recordHostBaseline, runInSandbox, runNative, testPlatforms } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
@@ -21,8 +21,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-poll-'));
 const program = path.join(dir, 'poll');
 execFileSync('gcc', ['-static', '-O1', '-o', program, path.join(__dirname, 'fixtures', 'poll', 'poll.c')]);
 
-const memfdsBefore = openMemfds();
-const descendantsBefore = descendants();
+const baseline = recordHostBaseline();
 
 /**
  * Opens a FIFO that contains STDIN_TEXT and has no writer left, so that it reads as data then end of
@@ -95,9 +94,7 @@ for (const platform of testPlatforms()) {
 
 const cleanup = suite('after the poll programs');
 cleanup('no process or memfd is left', async () => {
-  const state = await settledHostState(descendantsBefore, memfdsBefore);
-  assert.equal(state.descendants, descendantsBefore);
-  assert.equal(state.memfds, memfdsBefore);
+  await assertNothingLeft(baseline);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 cleanup.run();

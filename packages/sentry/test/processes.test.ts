@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SandboxController } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, runNative, settledHostState, testPlatforms } from './helpers/host.js';
+import { assertNothingLeft, compareWithNative, recordHostBaseline, runInSandbox, testPlatforms } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
@@ -40,18 +40,8 @@ function prepare(): string {
 }
 
 const dir = prepare();
-const memfdsBefore = openMemfds();
-const descendantsBefore = descendants();
+const baseline = recordHostBaseline();
 const platforms = testPlatforms();
-
-async function compare(platform: string, argv: string[]): Promise<string> {
-  const native = runNative(argv, dir, ENV);
-  const sandboxed = await runInSandbox(argv, dir, ENV, { platform });
-  const label = `${argv.join(' ')} on ${platform}`;
-  assert.is(sandboxed.status, native.status, `exit status of ${label}; sandbox stderr: ${sandboxed.stderr}`);
-  assert.is(sandboxed.stdout.toString(), native.stdout.toString(), `stdout of ${label}`);
-  return sandboxed.stdout.toString();
-}
 
 const cases: Array<[string, string[]]> = [
   ['echo a | wc -c', [BUSYBOX, 'sh', '-c', `echo a | ${BUSYBOX} wc -c`]],
@@ -67,12 +57,12 @@ const cases: Array<[string, string[]]> = [
 for (const platform of platforms) {
   const test = suite(`processes on ${platform}`);
   for (const [name, argv] of cases) test(name, async () => {
-    await compare(platform, argv);
+    await compareWithNative(platform, argv, dir, ENV);
   });
 
   test('pipeline output is complete', async () => {
-    const stdout = await compare(platform, [BUSYBOX, 'sh', '-c', 'busybox find tree -type f | busybox wc -l']);
-    assert.is(stdout.trim(), '200');
+    const stdout = await compareWithNative(platform, [BUSYBOX, 'sh', '-c', 'busybox find tree -type f | busybox wc -l'], dir, ENV);
+    assert.is(stdout.toString().trim(), '200');
   });
 
   test('controller signals the foreground group', async () => {
@@ -107,9 +97,7 @@ cleanup('at least one platform ran', () => {
 });
 
 cleanup('no host process or memfd is left', async () => {
-  const left = await settledHostState(descendantsBefore, memfdsBefore);
-  assert.equal(left.descendants, descendantsBefore, 'descendant processes left behind');
-  assert.equal(left.memfds, memfdsBefore, 'memfds left open');
+  await assertNothingLeft(baseline);
 });
 
 cleanup.after(() => {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runSandbox } from '../src/index.js';
-import { descendants, openMemfds, runInSandbox, runNative, settledHostState, testPlatforms } from './helpers/host.js';
+import { assertNothingLeft, compareWithNative, recordHostBaseline, testPlatforms } from './helpers/host.js';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'signals');
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
@@ -26,17 +26,8 @@ if (hasAvx512) {
   execFileSync('gcc', ['-static', '-O1', '-mavx512f', '-o', path.join(dir, 'avx512'), path.join(FIXTURES, 'avx512.c')]);
 }
 
-const memfdsBefore = openMemfds();
-const descendantsBefore = descendants();
+const baseline = recordHostBaseline();
 const available = testPlatforms();
-
-async function compare(platform: string, argv: string[]): Promise<void> {
-  const native = runNative(argv, dir, ENV);
-  const sandboxed = await runInSandbox(argv, dir, ENV, { platform });
-  const label = `${path.basename(argv[0])} ${argv.slice(1).join(' ')} on ${platform}`;
-  assert.is(sandboxed.stdout.toString(), native.stdout.toString(), `stdout of ${label}; sandbox stderr: ${sandboxed.stderr}`);
-  assert.is(sandboxed.status, native.status, `exit status of ${label}`);
-}
 
 const singleProcess: Array<[string, string[]]> = [
   ['handlers, masks and frames', ['handlers']],
@@ -48,7 +39,11 @@ const singleProcess: Array<[string, string[]]> = [
 
 for (const platform of available) {
   const test = suite(`signals on ${platform}`);
-  for (const [name, argv] of singleProcess) test(name, () => compare(platform, [path.join(dir, argv[0]), ...argv.slice(1)]));
+  for (const [name, argv] of singleProcess) {
+    test(name, async () => {
+      await compareWithNative(platform, [path.join(dir, argv[0]), ...argv.slice(1)], dir, ENV);
+    });
+  }
 
   test('stdin read interrupted by alarm', async () => {
     // The host pipe's writer, a sleeping process, never writes, so only the signal can end the read.
@@ -69,10 +64,14 @@ for (const platform of available) {
   // NOTE: the kvm platform passes only the x87 and SSE state to the sentry, so AVX-512 registers
   // do not survive the rewrite of the FPU state around a handler there.
   if (hasAvx512 && platform !== 'kvm') {
-    test('AVX-512 state survives a handler', () => compare(platform, [path.join(dir, 'avx512')]));
+    test('AVX-512 state survives a handler', async () => {
+      await compareWithNative(platform, [path.join(dir, 'avx512')], dir, ENV);
+    });
   }
 
-  test('pipes between processes', () => compare(platform, [path.join(dir, 'pipes')]));
+  test('pipes between processes', async () => {
+    await compareWithNative(platform, [path.join(dir, 'pipes')], dir, ENV);
+  });
   test.run();
 }
 
@@ -83,10 +82,7 @@ cleanup('at least one platform ran', () => {
 });
 
 cleanup('no stub process or memfd is left', async () => {
-  // Stub processes are reaped asynchronously after close(); give them a moment.
-  const left = await settledHostState(descendantsBefore, memfdsBefore);
-  assert.equal(left.descendants, descendantsBefore, 'descendant processes left behind');
-  assert.equal(left.memfds, memfdsBefore, 'memfds left open');
+  await assertNothingLeft(baseline);
 });
 
 cleanup.after(() => {

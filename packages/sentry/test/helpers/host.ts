@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as assert from 'uvu/assert';
 import { listPlatforms } from '@tsvisor/platform-api';
 import { runSandbox, type SandboxOptions } from '../../src/index.js';
 
@@ -172,4 +173,35 @@ export async function settledHostState(
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Runs `argv` natively and in the sandbox on `platform`, both in `cwd` with `env`, asserts that the
+ * exit status and stdout are the same, and returns the sandbox's stdout. stdout is compared byte
+ * for byte (latin1 maps each byte to one character) so that a mismatch shows as a diff.
+ */
+export async function compareWithNative(platform: string, argv: readonly string[], cwd: string, env: readonly string[]): Promise<Buffer> {
+  const native = runNative(argv, cwd, env);
+  const sandboxed = await runInSandbox(argv, cwd, env, { platform });
+  const label = `${argv.join(' ')} on ${platform}`;
+  assert.is(sandboxed.status, native.status, `exit status of ${label}; sandbox stderr: ${sandboxed.stderr}`);
+  assert.is(sandboxed.stdout.toString('latin1'), native.stdout.toString('latin1'), `stdout of ${label}; sandbox stderr: ${sandboxed.stderr}`);
+  return sandboxed.stdout;
+}
+
+/** Descendant processes and open memfds before a suite's sandboxes run, for assertNothingLeft. */
+export interface HostBaseline {
+  readonly descendants: number[];
+  readonly memfds: string[];
+}
+
+export function recordHostBaseline(): HostBaseline {
+  return { memfds: openMemfds(), descendants: descendants() };
+}
+
+/** Asserts that no descendant process and no memfd is left beyond the baseline, waiting for stubs to be reaped. */
+export async function assertNothingLeft(baseline: HostBaseline): Promise<void> {
+  const left = await settledHostState(baseline.descendants, baseline.memfds);
+  assert.equal(left.descendants, baseline.descendants, 'descendant processes left behind');
+  assert.equal(left.memfds, baseline.memfds, 'memfds left open');
 }
