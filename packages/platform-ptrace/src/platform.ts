@@ -1,6 +1,5 @@
 /** The ptrace platform: address spaces are stub processes, contexts are threads traced in them. */
-import * as fs from 'node:fs';
-import type { Platform, PlatformOptions, PlatformSupports } from '@tsvisor/platform-api';
+import { hostMinUserAddress, type Platform, type PlatformOptions, type PlatformSupports } from '@tsvisor/platform-api';
 import createDebug from 'debug';
 import { PtraceAddressSpace } from './address-space.js';
 import { PtraceContext } from './context.js';
@@ -14,16 +13,6 @@ const log = createDebug('tsvisor:platform:ptrace');
  * VM), short enough not to burn a CPU while application code computes.
  */
 export const DEFAULT_SPIN_MICROSECONDS = 50;
-
-const DEFAULT_MIN_USER_ADDRESS = 0x10000;
-
-function readMmapMinAddr(): number {
-  try {
-    return Number(fs.readFileSync('/proc/sys/vm/mmap_min_addr', 'utf8').trim()) || 0;
-  } catch {
-    return 0;
-  }
-}
 
 function spinOption(options: PlatformOptions | undefined): number {
   const value = options?.spinMicroseconds ?? DEFAULT_SPIN_MICROSECONDS;
@@ -48,8 +37,7 @@ export class PtracePlatform implements Platform {
   constructor(options?: PlatformOptions) {
     this.spinMicroseconds = spinOption(options);
     this.native = loadNative();
-    const pageMask = 4095;
-    this.minUserAddress = Math.max(DEFAULT_MIN_USER_ADDRESS, (readMmapMinAddr() + pageMask) & ~pageMask);
+    this.minUserAddress = hostMinUserAddress();
     this.maxUserAddress = this.native.stubBase;
   }
 

@@ -1,6 +1,5 @@
 /** The systrap platform: address spaces are stub processes, contexts run on threads inside them. */
-import * as fs from 'node:fs';
-import type { Platform, PlatformOptions, PlatformSupports } from '@tsvisor/platform-api';
+import { hostMinUserAddress, type Platform, type PlatformOptions, type PlatformSupports } from '@tsvisor/platform-api';
 import createDebug from 'debug';
 import { SystrapAddressSpace } from './address-space.js';
 import { SystrapContext } from './context.js';
@@ -16,16 +15,6 @@ const log = createDebug('tsvisor:platform:systrap');
  * call sched_yield now and then, so sharing one CPU costs about 8 µs instead of a whole budget.
  */
 export const DEFAULT_SPIN_MICROSECONDS = 50;
-
-const DEFAULT_MIN_USER_ADDRESS = 0x10000;
-
-function readMmapMinAddr(): number {
-  try {
-    return Number(fs.readFileSync('/proc/sys/vm/mmap_min_addr', 'utf8').trim()) || 0;
-  } catch {
-    return 0;
-  }
-}
 
 function microsecondsOption(options: PlatformOptions | undefined, name: string): number {
   const value = options?.[name] ?? DEFAULT_SPIN_MICROSECONDS;
@@ -56,8 +45,7 @@ export class SystrapPlatform implements Platform {
     this.spinMicroseconds = microsecondsOption(options, 'spinMicroseconds');
     this.stubSpinMicroseconds = microsecondsOption(options, 'stubSpinMicroseconds');
     this.native = loadNative();
-    const pageMask = 4095;
-    this.minUserAddress = Math.max(DEFAULT_MIN_USER_ADDRESS, (readMmapMinAddr() + pageMask) & ~pageMask);
+    this.minUserAddress = hostMinUserAddress();
     this.maxUserAddress = this.native.maxUserAddress;
   }
 
