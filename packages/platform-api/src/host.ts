@@ -13,7 +13,7 @@ export function hostMinUserAddress(floor = 0x10000): number {
   try {
     mmapMinAddr = Number(fs.readFileSync('/proc/sys/vm/mmap_min_addr', 'utf8').trim()) || 0;
   } catch {
-    // Without /proc/sys the floor stands.
+    // Without /proc/sys the floor applies.
   }
   const rounded = Math.ceil(mmapMinAddr / PAGE_SIZE) * PAGE_SIZE;
   return Math.max(floor, rounded);

@@ -6,9 +6,9 @@
  */
 import type { Registers } from './registers.js';
 
-/** What ended a `Context.switch`. Plain numbers, so the hot path allocates nothing. */
+/** Kind of event that ended a `Context.switch`. Plain numbers, so the hot path allocates nothing. */
 export const SwitchKind = {
-  /** The application executed SYSCALL. `orig_rax` holds the number, rip points after the instruction. */
+  /** The application executed SYSCALL. `orig_rax` contains the number, rip points after the instruction. */
   Syscall: 0,
   /** A memory access faulted. See `Context.faultAddress` and `Context.faultAccess`; rip points at the instruction. */
   Fault: 1,
@@ -99,8 +99,8 @@ export interface Context {
 
   /**
    * Makes an in-progress or the next switch return `Interrupted` as soon as possible. Safe to call
-   * at any time, including when no switch is running; a switch may then return `Interrupted`
-   * spuriously, which the caller treats as a request to check for pending work.
+   * at any time, including when no switch is running. A switch may then return `Interrupted`
+   * spuriously, and the caller treats that as a request to check for pending work.
    */
   interrupt(): void;
 
@@ -132,7 +132,7 @@ export interface Platform {
 /** Result of `PlatformDescriptor.probe()`. */
 export interface ProbeResult {
   readonly available: boolean;
-  /** Why the platform cannot run on this host, in one line; empty when available. */
+  /** Reason the platform cannot run on this host, in one line, or empty when it is available. */
   readonly reason: string;
   /** Whether the host is itself a virtual machine, as far as the platform can tell. */
   readonly nestedVirtualization?: boolean;
@@ -143,7 +143,7 @@ export interface PlatformOptions {
   readonly [key: string]: unknown;
 }
 
-/** What a platform package registers when it is loaded. */
+/** Descriptor a platform package registers when it is loaded. */
 export interface PlatformDescriptor {
   readonly name: string;
   /** One line for `runsc platforms`. */
