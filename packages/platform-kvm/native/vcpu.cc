@@ -94,6 +94,45 @@ uint32_t HostMxcsrMask() {
   return mask == 0 ? 0xffbf : mask;
 }
 
+// These two copy the general registers other than RSP between the Registers layout and struct
+// kvm_regs. The callers set RIP, RSP, RFLAGS, orig_rax and the segment state themselves because
+// those depend on how the guest enters or leaves ring 3.
+void LoadGeneralRegisters(const uint64_t* gpr, struct kvm_regs& r) {
+  r.rax = gpr[ST_RAX / 8];
+  r.rbx = gpr[ST_RBX / 8];
+  r.rcx = gpr[ST_RCX / 8];
+  r.rdx = gpr[ST_RDX / 8];
+  r.rsi = gpr[ST_RSI / 8];
+  r.rdi = gpr[ST_RDI / 8];
+  r.rbp = gpr[ST_RBP / 8];
+  r.r8 = gpr[ST_R8 / 8];
+  r.r9 = gpr[ST_R9 / 8];
+  r.r10 = gpr[ST_R10 / 8];
+  r.r11 = gpr[ST_R11 / 8];
+  r.r12 = gpr[ST_R12 / 8];
+  r.r13 = gpr[ST_R13 / 8];
+  r.r14 = gpr[ST_R14 / 8];
+  r.r15 = gpr[ST_R15 / 8];
+}
+
+void StoreGeneralRegisters(const struct kvm_regs& r, uint64_t* gpr) {
+  gpr[ST_RAX / 8] = r.rax;
+  gpr[ST_RBX / 8] = r.rbx;
+  gpr[ST_RCX / 8] = r.rcx;
+  gpr[ST_RDX / 8] = r.rdx;
+  gpr[ST_RSI / 8] = r.rsi;
+  gpr[ST_RDI / 8] = r.rdi;
+  gpr[ST_RBP / 8] = r.rbp;
+  gpr[ST_R8 / 8] = r.r8;
+  gpr[ST_R9 / 8] = r.r9;
+  gpr[ST_R10 / 8] = r.r10;
+  gpr[ST_R11 / 8] = r.r11;
+  gpr[ST_R12 / 8] = r.r12;
+  gpr[ST_R13 / 8] = r.r13;
+  gpr[ST_R14 / 8] = r.r14;
+  gpr[ST_R15 / 8] = r.r15;
+}
+
 }  // namespace
 
 Vcpu::Vcpu(Vm* vm, std::function<void()> notify) : vm_(vm), notify_(std::move(notify)) {
@@ -441,21 +480,7 @@ int Vcpu::Run(AddressSpace* as, uint64_t as_id, uint8_t* regs, int64_t spin_ns) 
   as_ = as;
 
   struct kvm_regs& r = run_->s.regs.regs;
-  r.rax = gpr[ST_RAX / 8];
-  r.rbx = gpr[ST_RBX / 8];
-  r.rcx = gpr[ST_RCX / 8];
-  r.rdx = gpr[ST_RDX / 8];
-  r.rsi = gpr[ST_RSI / 8];
-  r.rdi = gpr[ST_RDI / 8];
-  r.rbp = gpr[ST_RBP / 8];
-  r.r8 = gpr[ST_R8 / 8];
-  r.r9 = gpr[ST_R9 / 8];
-  r.r10 = gpr[ST_R10 / 8];
-  r.r11 = gpr[ST_R11 / 8];
-  r.r12 = gpr[ST_R12 / 8];
-  r.r13 = gpr[ST_R13 / 8];
-  r.r14 = gpr[ST_R14 / 8];
-  r.r15 = gpr[ST_R15 / 8];
+  LoadGeneralRegisters(gpr, r);
   r.rsp = stack_top_va_ - FRAME_SIZE;
   r.rflags = 2;
   if (flush) {
@@ -506,6 +531,13 @@ int Vcpu::Finish(uint8_t* regs) {
   return Decode(regs);
 }
 
+// Copies the decoded general registers and the FPU state, which the exit left in the vCPU's XSAVE
+// area, into the application's Registers layout.
+void Vcpu::StoreApplicationState(uint8_t* regs, const uint64_t* gpr) {
+  memcpy(regs, gpr, ST_GPR_SIZE);
+  memcpy(regs + 256, block_ + VCPU_XSAVE_OFFSET, vm_->features().xsave_size);
+}
+
 // Turns the vCPU thread's outcome into an exit vector and the application's registers. JS thread.
 int Vcpu::Decode(uint8_t* regs) {
   int vector = kFailed;
@@ -525,21 +557,7 @@ int Vcpu::Decode(uint8_t* regs) {
       const struct kvm_sregs& sregs = run_->s.regs.sregs;
       uint64_t gpr[ST_GPR_SIZE / 8];
       memcpy(gpr, regs, ST_GPR_SIZE);
-      gpr[ST_RAX / 8] = r.rax;
-      gpr[ST_RBX / 8] = r.rbx;
-      gpr[ST_RCX / 8] = r.rcx;
-      gpr[ST_RDX / 8] = r.rdx;
-      gpr[ST_RSI / 8] = r.rsi;
-      gpr[ST_RDI / 8] = r.rdi;
-      gpr[ST_RBP / 8] = r.rbp;
-      gpr[ST_R8 / 8] = r.r8;
-      gpr[ST_R9 / 8] = r.r9;
-      gpr[ST_R10 / 8] = r.r10;
-      gpr[ST_R11 / 8] = r.r11;
-      gpr[ST_R12 / 8] = r.r12;
-      gpr[ST_R13 / 8] = r.r13;
-      gpr[ST_R14 / 8] = r.r14;
-      gpr[ST_R15 / 8] = r.r15;
+      StoreGeneralRegisters(r, gpr);
       gpr[ST_ORIG_RAX / 8] = uint64_t(-1);
       gpr[ST_RIP / 8] = r.rip;
       gpr[ST_EFLAGS / 8] = r.rflags;
@@ -548,8 +566,7 @@ int Vcpu::Decode(uint8_t* regs) {
       gpr[ST_SS / 8] = SEL_USER_DS;
       gpr[ST_FS_BASE / 8] = sregs.fs.base;
       gpr[ST_GS_BASE / 8] = sregs.gs.base;
-      memcpy(regs, gpr, ST_GPR_SIZE);
-      memcpy(regs + 256, block_ + VCPU_XSAVE_OFFSET, vm_->features().xsave_size);
+      StoreApplicationState(regs, gpr);
       kernel_mode_ = false;
       fp_loaded_ = true;
       loaded_cr3_ = sregs.cr3;
@@ -589,21 +606,7 @@ int Vcpu::DecodeException(uint8_t* regs) {
 
   uint64_t gpr[ST_GPR_SIZE / 8];
   memcpy(gpr, regs, ST_GPR_SIZE);
-  gpr[ST_RAX / 8] = r.rax;
-  gpr[ST_RBX / 8] = r.rbx;
-  gpr[ST_RCX / 8] = r.rcx;
-  gpr[ST_RDX / 8] = r.rdx;
-  gpr[ST_RSI / 8] = r.rsi;
-  gpr[ST_RDI / 8] = r.rdi;
-  gpr[ST_RBP / 8] = r.rbp;
-  gpr[ST_R8 / 8] = r.r8;
-  gpr[ST_R9 / 8] = r.r9;
-  gpr[ST_R10 / 8] = r.r10;
-  gpr[ST_R11 / 8] = r.r11;
-  gpr[ST_R12 / 8] = r.r12;
-  gpr[ST_R13 / 8] = r.r13;
-  gpr[ST_R14 / 8] = r.r14;
-  gpr[ST_R15 / 8] = r.r15;
+  StoreGeneralRegisters(r, gpr);
   gpr[ST_ORIG_RAX / 8] = uint64_t(-1);
   gpr[ST_RIP / 8] = frame[0];
   gpr[ST_CS / 8] = frame[1];
@@ -652,8 +655,7 @@ int Vcpu::DecodeException(uint8_t* regs) {
     vector = EXIT_COMPAT_SYSCALL;
   }
 
-  memcpy(regs, gpr, ST_GPR_SIZE);
-  memcpy(regs + 256, block_ + VCPU_XSAVE_OFFSET, vm_->features().xsave_size);
+  StoreApplicationState(regs, gpr);
   return vector;
 }
 
@@ -668,21 +670,7 @@ int Vcpu::DecodeSyscallEntry(uint8_t* regs) {
   }
   uint64_t gpr[ST_GPR_SIZE / 8];
   memcpy(gpr, regs, ST_GPR_SIZE);
-  gpr[ST_RAX / 8] = r.rax;
-  gpr[ST_RBX / 8] = r.rbx;
-  gpr[ST_RCX / 8] = r.rcx;
-  gpr[ST_RDX / 8] = r.rdx;
-  gpr[ST_RSI / 8] = r.rsi;
-  gpr[ST_RDI / 8] = r.rdi;
-  gpr[ST_RBP / 8] = r.rbp;
-  gpr[ST_R8 / 8] = r.r8;
-  gpr[ST_R9 / 8] = r.r9;
-  gpr[ST_R10 / 8] = r.r10;
-  gpr[ST_R11 / 8] = r.r11;
-  gpr[ST_R12 / 8] = r.r12;
-  gpr[ST_R13 / 8] = r.r13;
-  gpr[ST_R14 / 8] = r.r14;
-  gpr[ST_R15 / 8] = r.r15;
+  StoreGeneralRegisters(r, gpr);
   gpr[ST_ORIG_RAX / 8] = r.rax;
   gpr[ST_RIP / 8] = r.rcx;
   gpr[ST_CS / 8] = SEL_USER_CS;
@@ -695,8 +683,7 @@ int Vcpu::DecodeSyscallEntry(uint8_t* regs) {
   loaded_gs_base_ = sregs.gs.base;
   exit_error_ = 0;
   exit_cr2_ = 0;
-  memcpy(regs, gpr, ST_GPR_SIZE);
-  memcpy(regs + 256, block_ + VCPU_XSAVE_OFFSET, vm_->features().xsave_size);
+  StoreApplicationState(regs, gpr);
   return EXIT_SYSCALL;
 }
 

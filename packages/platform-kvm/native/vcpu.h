@@ -71,6 +71,7 @@ class Vcpu {
   int Decode(uint8_t* regs);
   int DecodeException(uint8_t* regs);
   int DecodeSyscallEntry(uint8_t* regs);
+  void StoreApplicationState(uint8_t* regs, const uint64_t* gpr);
 
   Vm* vm_;
   std::function<void()> notify_;
