@@ -6,6 +6,7 @@
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
 import { native } from '../native.js';
+import { DirectoryDescription } from './directory-description.js';
 import type { FileStat } from './file.js';
 import { FileBase } from './file-base.js';
 import { SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET } from './flags.js';
@@ -103,23 +104,7 @@ export class HostRegularFile extends HostFileBase {
   }
 }
 
-export class HostDirectory extends HostFileBase {
-  override read(): number {
-    return fail(Errno.EISDIR);
-  }
-
-  override pread(): number {
-    return fail(Errno.EISDIR);
-  }
-
-  override write(): number {
-    return fail(Errno.EBADF);
-  }
-
-  override pwrite(): number {
-    return fail(Errno.EBADF);
-  }
-
+export class HostDirectory extends DirectoryDescription(HostFileBase) {
   /**
    * Returns host entries with their real d_ino, d_type and d_off. The host fills only whole entries
    * and fails with EINVAL when not even one fits, which is the behaviour the application expects.

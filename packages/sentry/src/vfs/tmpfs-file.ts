@@ -4,7 +4,7 @@
  */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
-import { writeDirent } from './dirent.js';
+import { DirectoryCursor, DirectoryDescription, type DirectoryEntry } from './directory-description.js';
 import type { FileStat } from './file.js';
 import { FileBase } from './file-base.js';
 import type { AttributeChange } from './filesystem.js';
@@ -117,57 +117,24 @@ export class TmpfsRegularFile extends TmpfsFileBase {
   }
 }
 
-/**
- * A tmpfs directory. "." and ".." come first, then the entries in creation order; the offset is
- * the index of the next entry. The list is taken when reading starts at offset 0.
- */
-export class TmpfsDirectory extends TmpfsFileBase {
-  private index = 0;
-  private entries: { name: string; ino: bigint; type: number }[] = [];
-
-  override read(): number {
-    return fail(Errno.EISDIR);
-  }
-
-  override pread(): number {
-    return fail(Errno.EISDIR);
-  }
-
-  override write(): number {
-    return fail(Errno.EBADF);
-  }
-
-  override pwrite(): number {
-    return fail(Errno.EBADF);
-  }
+/** A tmpfs directory. "." and ".." come first, then the entries in creation order. */
+export class TmpfsDirectory extends DirectoryDescription(TmpfsFileBase) {
+  private readonly cursor = new DirectoryCursor(() => this.listEntries());
 
   override getdents(dst: Uint8Array): number {
-    if (this.index === 0) {
-      this.entries = [
-        { name: '.', ino: this.inode.ino, type: this.inode.direntType() },
-        { name: '..', ino: this.inode.ino, type: this.inode.direntType() },
-      ];
-      for (const [name, child] of this.inode.children!) this.entries.push({ name, ino: child.ino, type: child.direntType() });
-    }
-    let written = 0;
-    while (this.index < this.entries.length) {
-      const entry = this.entries[this.index];
-      const length = writeDirent(dst, written, entry.ino, BigInt(this.index + 1), entry.type, entry.name);
-      if (length === 0) break;
-      written += length;
-      this.index++;
-    }
-    if (written === 0 && this.index < this.entries.length) fail(Errno.EINVAL);
-    return written;
+    return this.cursor.getdents(dst);
   }
 
   override seek(offset: number, whence: number): number {
-    let target: number;
-    if (whence === SEEK_SET) target = offset;
-    else if (whence === SEEK_CUR) target = this.index + offset;
-    else return fail(Errno.EINVAL);
-    if (target < 0) fail(Errno.EINVAL);
-    this.index = target;
-    return target;
+    return this.cursor.seek(offset, whence);
+  }
+
+  private listEntries(): DirectoryEntry[] {
+    const entries: DirectoryEntry[] = [
+      { name: '.', ino: this.inode.ino, type: this.inode.direntType() },
+      { name: '..', ino: this.inode.ino, type: this.inode.direntType() },
+    ];
+    for (const [name, child] of this.inode.children!) entries.push({ name, ino: child.ino, type: child.direntType() });
+    return entries;
   }
 }
