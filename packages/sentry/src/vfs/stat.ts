@@ -12,7 +12,8 @@ export const STATX_BASIC_STATS = 0x7ff;
 
 const NS_PER_S = 1_000_000_000n;
 
-function writeTimespec(view: DataView, offset: number, ns: bigint): void {
+/** Splits a time in nanoseconds since the epoch into whole seconds and the nanoseconds after them. */
+function splitTimestamp(ns: bigint): { seconds: bigint; nanoseconds: bigint } {
   // Floor division keeps nanoseconds in [0, 1e9) for times before 1970, as the kernel does.
   let seconds = ns / NS_PER_S;
   let nanoseconds = ns % NS_PER_S;
@@ -20,6 +21,11 @@ function writeTimespec(view: DataView, offset: number, ns: bigint): void {
     seconds -= 1n;
     nanoseconds += NS_PER_S;
   }
+  return { seconds, nanoseconds };
+}
+
+function writeTimespec(view: DataView, offset: number, ns: bigint): void {
+  const { seconds, nanoseconds } = splitTimestamp(ns);
   view.setBigInt64(offset, seconds, true);
   view.setBigInt64(offset + 8, nanoseconds, true);
 }
@@ -54,12 +60,7 @@ export function deviceMinor(dev: bigint): number {
 }
 
 function writeStatxTimestamp(view: DataView, offset: number, ns: bigint): void {
-  let seconds = ns / NS_PER_S;
-  let nanoseconds = ns % NS_PER_S;
-  if (nanoseconds < 0n) {
-    seconds -= 1n;
-    nanoseconds += NS_PER_S;
-  }
+  const { seconds, nanoseconds } = splitTimestamp(ns);
   view.setBigInt64(offset, seconds, true);
   view.setUint32(offset + 8, Number(nanoseconds), true);
 }
