@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import { Access, Reg, SwitchKind, createPlatform, lookupPlatform } from '@tsvisor/platform-api';
 import '../src/index.js';
 import type { PtraceAddressSpace, PtracePlatform } from '../src/index.js';
-import { CODE, DATA, PAGE, ScratchFile, freshRegisters, mapsOf, threadsOf } from './helpers.js';
+import { ScratchFile, freshRegisters } from '@tsvisor/platform-api/testing';
+import { CODE, DATA, PAGE, mapsOf, threadsOf } from './helpers.js';
 
 // Machine code used below.
 const syscall = [0x0f, 0x05];
@@ -22,7 +23,7 @@ const test = suite<Fixture>('ptrace platform', {} as Fixture);
 
 test.before.each((fx) => {
   fx.platform = createPlatform('ptrace') as PtracePlatform;
-  fx.file = new ScratchFile();
+  fx.file = new ScratchFile(16 * PAGE);
 });
 
 test.after.each((fx) => {

@@ -1,43 +1,13 @@
-/** Shared pieces of the systrap tests. */
+/** Pieces of the systrap tests that other platforms do not share. */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { Access, Registers, createPlatform } from '@tsvisor/platform-api';
+import { Access, createPlatform } from '@tsvisor/platform-api';
 import type { Platform } from '@tsvisor/platform-api';
+import { ScratchFile } from '@tsvisor/platform-api/testing';
 import '../src/index.js';
 import type { SystrapAddressSpace } from '../src/index.js';
 
 export const PAGE = 4096;
 export const CODE = 0x10000000;
-
-/** A file in /dev/shm, unlinked at once, to map code and data from. */
-export class ScratchFile {
-  readonly fd: number;
-
-  constructor(size: number) {
-    const name = path.join('/dev/shm', `tsvisor-systrap-test-${process.pid}-${randomBytes(6).toString('hex')}`);
-    this.fd = fs.openSync(name, 'wx+', 0o600);
-    fs.unlinkSync(name);
-    fs.ftruncateSync(this.fd, size);
-  }
-
-  write(offset: number, bytes: number[]): void {
-    fs.writeSync(this.fd, Buffer.from(bytes), 0, bytes.length, offset);
-  }
-
-  close(): void {
-    fs.closeSync(this.fd);
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Pids of processes on this host that map or hold a stub's shared region (memfd "tsvisor-systrap-stub"). */
 export function holdersOfStubMemfds(): number[] {
@@ -61,13 +31,6 @@ export function holdersOfStubMemfds(): number[] {
     }
   }
   return holders;
-}
-
-export function freshRegisters(rip: number): Registers {
-  const regs = new Registers();
-  regs.reset();
-  regs.rip = rip;
-  return regs;
 }
 
 /** A platform with one address space whose code page contains `code`. */

@@ -8,7 +8,8 @@ import { Access, SwitchKind, createPlatform } from '@tsvisor/platform-api';
 import type { Context, Platform } from '@tsvisor/platform-api';
 import { StubDestroyedError } from '../src/index.js';
 import type { SystrapAddressSpace } from '../src/index.js';
-import { CODE, PAGE, ScratchFile, freshRegisters } from './helpers.js';
+import { ScratchFile, freshRegisters } from '@tsvisor/platform-api/testing';
+import { CODE, PAGE } from './helpers.js';
 
 const STUB_CODE_ADDRESS = 0x7fff00000000;
 const STUB_CODE_SIZE = 0x2000;

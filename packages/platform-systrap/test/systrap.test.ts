@@ -1,7 +1,8 @@
 import * as assert from 'uvu/assert';
 import { test } from 'uvu';
 import { createPlatform, listPlatforms, SwitchKind } from '@tsvisor/platform-api';
-import { CODE, freshRegisters, isAlive, PAGE, withCode } from './helpers.js';
+import { freshRegisters, isAlive } from '@tsvisor/platform-api/testing';
+import { CODE, PAGE, withCode } from './helpers.js';
 
 const SYSCALL = [0x0f, 0x05];
 const SPIN = [0xeb, 0xfe];
