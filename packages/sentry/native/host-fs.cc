@@ -1,6 +1,6 @@
 // Host file system primitives that Node's fs module lacks or wraps too expensively for the system
 // call path. They are openat2 confined beneath a root directory, getdents64 on a directory fd,
-// readlink and stat of a path without following any symlink, and terminal queries. A poll watch
+// readlink and stat of a path without following any symlink, and terminal ioctls. A poll watch
 // on the libuv loop waits for an fd to become readable or writable.
 //
 // Calls that a system call uses return -errno instead of throwing, so the sentry can hand the
@@ -381,6 +381,72 @@ Napi::Value HostGetWinsize(const Napi::CallbackInfo& info) {
   return Result(env, 0);
 }
 
+// hostTcsets(fd, request, termios): sets the kernel's struct termios (36 bytes) with TCSETS,
+// TCSETSW or TCSETSF, or returns -errno. Only these three requests are accepted, so this cannot
+// become a general ioctl passthrough.
+Napi::Value HostTcsets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* data;
+  size_t length;
+  constexpr size_t kKernelTermiosSize = 36;
+  if (!IsInt(info, 0) || !IsInt(info, 1) || !GetBytes(info, 2, &data, &length) || length < kKernelTermiosSize) {
+    return ThrowType(env, "hostTcsets(fd, request, termios) expects two numbers and a Uint8Array of at least 36 bytes");
+  }
+  unsigned long request = static_cast<unsigned long>(info[1].As<Napi::Number>().Uint32Value());
+  if (request != TCSETS && request != TCSETSW && request != TCSETSF) {
+    return ThrowType(env, "hostTcsets(fd, request, termios): request must be TCSETS, TCSETSW or TCSETSF");
+  }
+  uint8_t termios[64];
+  memset(termios, 0, sizeof termios);
+  memcpy(termios, data, kKernelTermiosSize);
+  int rc;
+  do {
+    rc = ioctl(info[0].As<Napi::Number>().Int32Value(), request, termios);
+  } while (rc < 0 && errno == EINTR);
+  return Result(env, rc < 0 ? -errno : 0);
+}
+
+// hostSetWinsize(fd, winsize): sets struct winsize (8 bytes) with TIOCSWINSZ, or returns -errno.
+Napi::Value HostSetWinsize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* data;
+  size_t length;
+  if (!IsInt(info, 0) || !GetBytes(info, 1, &data, &length) || length < sizeof(struct winsize)) {
+    return ThrowType(env, "hostSetWinsize(fd, winsize) expects a number and a Uint8Array of at least 8 bytes");
+  }
+  struct winsize ws;
+  memcpy(&ws, data, sizeof ws);
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws) < 0) return Result(env, -errno);
+  return Result(env, 0);
+}
+
+// hostTcflsh(fd, queue): discards queued input and/or output (TCFLSH), or returns -errno.
+Napi::Value HostTcflsh(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0) || !IsInt(info, 1)) return ThrowType(env, "hostTcflsh(fd, queue) expects two numbers");
+  long queue = info[1].As<Napi::Number>().Int32Value();
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TCFLSH, queue) < 0) return Result(env, -errno);
+  return Result(env, 0);
+}
+
+// hostTcxonc(fd, action): suspends or resumes output or input (TCXONC), or returns -errno.
+Napi::Value HostTcxonc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0) || !IsInt(info, 1)) return ThrowType(env, "hostTcxonc(fd, action) expects two numbers");
+  long action = info[1].As<Napi::Number>().Int32Value();
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TCXONC, action) < 0) return Result(env, -errno);
+  return Result(env, 0);
+}
+
+// hostOutq(fd): the bytes written but not yet sent (TIOCOUTQ), or -errno.
+Napi::Value HostOutq(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0)) return ThrowType(env, "hostOutq(fd) expects a number");
+  int queued = 0;
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCOUTQ, &queued) < 0) return Result(env, -errno);
+  return Result(env, queued);
+}
+
 // hostFionread(fd): the bytes ready to read (ioctl FIONREAD), or -errno.
 Napi::Value HostFionread(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -512,6 +578,11 @@ void InitHostFs(Napi::Env env, Napi::Object exports) {
   exports.Set("hostReopen", Napi::Function::New(env, HostReopen));
   exports.Set("hostTcgets", Napi::Function::New(env, HostTcgets));
   exports.Set("hostGetWinsize", Napi::Function::New(env, HostGetWinsize));
+  exports.Set("hostTcsets", Napi::Function::New(env, HostTcsets));
+  exports.Set("hostSetWinsize", Napi::Function::New(env, HostSetWinsize));
+  exports.Set("hostTcflsh", Napi::Function::New(env, HostTcflsh));
+  exports.Set("hostTcxonc", Napi::Function::New(env, HostTcxonc));
+  exports.Set("hostOutq", Napi::Function::New(env, HostOutq));
   exports.Set("hostPoll", Napi::Function::New(env, HostPoll));
   exports.Set("hostFionread", Napi::Function::New(env, HostFionread));
   exports.Set("hostWatchFd", Napi::Function::New(env, HostWatchFd));

@@ -54,6 +54,15 @@ export interface NativeHostFs {
   hostReopen(fd: number, flags: number): number;
   hostTcgets(fd: number, out: Uint8Array): number;
   hostGetWinsize(fd: number, out: Uint8Array): number;
+  /** Sets the terminal's struct termios (36 bytes); `request` is TCSETS, TCSETSW or TCSETSF, others throw. */
+  hostTcsets(fd: number, request: number, termios: Uint8Array): number;
+  hostSetWinsize(fd: number, winsize: Uint8Array): number;
+  /** Discards the terminal's queued input and/or output (ioctl TCFLSH with `queue`). */
+  hostTcflsh(fd: number, queue: number): number;
+  /** Suspends or resumes the terminal's output or input (ioctl TCXONC with `action`). */
+  hostTcxonc(fd: number, action: number): number;
+  /** Bytes written to the terminal but not yet sent (ioctl TIOCOUTQ), or -errno. */
+  hostOutq(fd: number): number;
   hostPoll(fd: number, events: number): number;
   /** Bytes ready to read on a pipe, socket or terminal (ioctl FIONREAD), or -errno. */
   hostFionread(fd: number): number;

@@ -14,6 +14,7 @@ import { sendGroupSignal } from './kernel/signal-delivery.js';
 import { startTask } from './kernel/task-loop.js';
 import { Task } from './kernel/task.js';
 import { SwitchError } from './kernel/switch-errors.js';
+import { Terminal } from './kernel/terminal.js';
 import { SIGCHLD, ThreadGroup } from './kernel/thread-group.js';
 import { ExecError } from './loader/elf.js';
 import { loadExecutable } from './loader/loader.js';
@@ -22,6 +23,7 @@ import './syscalls/index.js';
 import { FdTable } from './vfs/fd-table.js';
 import { AT_FDCWD, isDir, isRegular } from './vfs/flags.js';
 import { FsContext } from './vfs/fs-context.js';
+import { HostStream } from './vfs/host-stream.js';
 import { tmpfsMountProblem, Vfs } from './vfs/vfs.js';
 
 export interface SandboxOptions {
@@ -71,6 +73,15 @@ export class SandboxController {
     }
     const kernel = this.kernel;
     for (const group of kernel.processGroup(kernel.foregroundPgid)) sendGroupSignal(group, signal);
+  }
+
+  /**
+   * Puts the sandbox's terminal settings back to what they were when it started, at once and
+   * synchronously, for a process 'exit' handler. runSandbox does this itself when it returns or
+   * throws; this covers exits that skip it.
+   */
+  restoreTerminal(): void {
+    this.kernel?.terminal?.restore();
   }
 
   /** Connects the controller to a started kernel; used by runSandbox. */
@@ -177,6 +188,26 @@ function checkProgram(vfs: Vfs, fs: FsContext, path: string): void {
   executable.file.decRef();
 }
 
+/**
+ * Gives each stdio descriptor that refers to a host terminal the sandbox's Terminal for it, one
+ * per terminal device, and returns them. Descriptors of other character devices are left alone.
+ */
+function attachTerminals(kernel: Kernel, fdTable: FdTable): Terminal[] {
+  const byDevice = new Map<bigint, Terminal>();
+  for (const fd of fdTable.openFds()) {
+    const file = fdTable.get(fd);
+    if (!(file instanceof HostStream) || file.rdev === undefined) continue;
+    let terminal = byDevice.get(file.rdev);
+    if (terminal === undefined) {
+      terminal = Terminal.forDescriptor(kernel, file.rdev, file.hostFd);
+      if (terminal === undefined) continue;
+      byDevice.set(file.rdev, terminal);
+    }
+    file.terminal = terminal;
+  }
+  return [...byDevice.values()];
+}
+
 /** Runs the cleanup steps in order, all of them even when one throws; rethrows the first error. */
 function releaseAll(steps: Array<() => void>): void {
   let first: unknown;
@@ -250,6 +281,13 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     const init = new ThreadGroup(tid, undefined, SIGCHLD, hostResourceLimits());
     kernel.init = init;
     kernel.threadGroups.set(tid, init);
+
+    // Init leads its own session and process group, so the first terminal on its stdio becomes
+    // its controlling terminal, with init's group in the foreground.
+    const terminals = attachTerminals(kernel, fdTable);
+    cleanup.push(() => releaseAll(terminals.map((terminal) => () => terminal.close())));
+    kernel.terminal = terminals[0];
+    kernel.terminal?.makeControlling(init);
     const task = new Task(kernel, { tid, threadGroup: init, mm, fdTable, fs, exePath: '', creds: hostCredentials() });
     // Until the task runs, a failed load releases it here; once started, its loop's exit does.
     let started = false;

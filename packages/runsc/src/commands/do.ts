@@ -32,12 +32,18 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
   const cwd = flags.cwd ?? process.cwd();
   const tmpfsMounts = flags.tmpfs ?? (flags.cwd === undefined ? tmpfsKeepingVisible(cwd) : undefined);
 
-  // Ctrl-C and termination requests go to the sandbox's foreground process group, as a terminal
-  // would send them; runsc exits when the sandbox's init does.
+  // The keys a terminal turns into signals (Ctrl-C, Ctrl-\, Ctrl-Z), window size changes and
+  // termination requests go to the foreground process group of the sandbox's terminal, as the
+  // terminal would send them. Handling SIGTSTP also keeps runsc itself from stopping while the
+  // sandbox runs. runsc exits when the sandbox's init does.
   const controller = new SandboxController();
   const forward = (signal: NodeJS.Signals): void => controller.signalForeground(os.constants.signals[signal]);
-  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGWINCH', 'SIGTERM', 'SIGHUP'];
   for (const signal of forwarded) process.on(signal, forward);
+  // runSandbox restores the terminal when it returns or throws; this covers a process.exit()
+  // elsewhere that ends runsc before that.
+  const restoreTerminal = (): void => controller.restoreTerminal();
+  process.on('exit', restoreTerminal);
   try {
     const result = await runSandbox({
       argv,
@@ -52,6 +58,7 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
     return result.status;
   } finally {
     for (const signal of forwarded) process.off(signal, forward);
+    process.off('exit', restoreTerminal);
   }
 }
 

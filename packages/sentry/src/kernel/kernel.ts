@@ -10,6 +10,7 @@ import type { Vfs } from '../vfs/vfs.js';
 import { FutexTable } from './futex.js';
 import { killGroupBySignal } from './signals/send.js';
 import type { ExitStatus, Task } from './task.js';
+import type { Terminal } from './terminal.js';
 import type { ThreadGroup } from './thread-group.js';
 
 export interface KernelOptions {
@@ -68,11 +69,17 @@ export class Kernel {
   readonly threadGroups = new Map<number, ThreadGroup>();
   /** The thread group of pid 1, which adopts orphans; its exit ends the sandbox. */
   init: ThreadGroup | undefined;
+  /** The controlling terminal of init's session, when the sandbox's stdio includes a terminal. */
+  terminal: Terminal | undefined;
+
   /**
-   * The foreground process group of the sandbox's terminal: the group that receives SIGINT when
-   * the user presses Ctrl-C on runsc. It is init's process group unless a program changes it.
+   * The process group that receives SIGINT when the user presses Ctrl-C on runsc: the foreground
+   * process group of the sandbox's terminal, or init's process group when there is none.
    */
-  foregroundPgid = 1;
+  get foregroundPgid(): number {
+    const pgid = this.terminal?.foregroundPgid ?? 0;
+    return pgid !== 0 ? pgid : (this.init?.pgid ?? 1);
+  }
 
   /** The loops of running tasks, so that shutdown can wait for all of them. */
   readonly running = new Set<Promise<void>>();

@@ -7,6 +7,7 @@
  * its exit status and nothing else.
  */
 import type { ResourceLimits } from './limits.js';
+import type { Terminal } from './terminal.js';
 import type { ExitStatus, Task } from './task.js';
 
 /** SIGCHLD, the signal a child created by fork sends its parent when it changes state. */
@@ -26,6 +27,11 @@ export class ThreadGroup {
   sid: number;
   /** The parent process, or undefined for the sandbox's init. Reparenting changes it. */
   parent: ThreadGroup | undefined;
+  /**
+   * The controlling terminal, inherited from the parent. setsid and TIOCNOTTY clear it.
+   * NOTE: a child made with CLONE_PARENT inherits its new parent's, not its creator's.
+   */
+  tty: Terminal | undefined;
 
   /**
    * Set when the group starts to exit (exit_group, a fatal signal, or the exit of its last
@@ -57,6 +63,7 @@ export class ThreadGroup {
     this.parent = parent;
     this.pgid = parent?.pgid ?? tgid;
     this.sid = parent?.sid ?? tgid;
+    this.tty = parent?.tty;
   }
 
   /** The thread group leader, or another live task when the leader has exited, or undefined. */

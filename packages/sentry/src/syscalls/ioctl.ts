@@ -45,5 +45,5 @@ function ioctl(task: Task, fdBits: number, request: number, arg: number): number
 registerSyscall('ioctl', ioctl, {
   args: ['fd', 'hex', 'ptr'],
   support: 'partial',
-  note: 'FIOCLEX, FIONCLEX, FIONBIO, FIONREAD, and TCGETS/TIOCGWINSZ/TIOCGPGRP on terminals; other terminal requests fail with ENOTTY',
+  note: 'FIOCLEX, FIONCLEX, FIONBIO, FIONREAD; on terminals TCGETS, TCSETS*, TCGETA, TCSETA*, TCSBRK (drains, sends no break), TCXONC, TCFLSH, TIOCOUTQ, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, TIOCSPGRP, TIOCGSID, TIOCSCTTY and TIOCNOTTY with job control; other requests fail with ENOTTY',
 });

@@ -92,6 +92,8 @@ function setsid(task: Task): number {
   if (task.kernel.processGroup(group.tgid).length > 0) fail(Errno.EPERM);
   group.sid = group.tgid;
   group.pgid = group.tgid;
+  // The new session starts without a controlling terminal.
+  group.tty = undefined;
   return group.tgid;
 }
 

@@ -26,6 +26,7 @@ import {
 } from './flags.js';
 import { HostDirectory, HostRegularFile, PathFile } from './host-file.js';
 import { newStatBuffer, statFromHost } from './host-stat.js';
+import { isControllingTerminalDevice, openControllingTerminal } from './host-stream.js';
 import { MemDevice, memDeviceKind } from './mem-device.js';
 import { deviceMajor, deviceMinor } from './stat.js';
 import { type FsStat, HOST_STATFS_FIELDS, ST_RDONLY, statfsFromHost } from './statfs.js';
@@ -74,7 +75,7 @@ export class HostFilesystem implements Filesystem {
     return target;
   }
 
-  open(path: string, sandboxPath: string, flags: number, stat: FileStat, _task: Task | undefined): FileDescription {
+  open(path: string, sandboxPath: string, flags: number, stat: FileStat, task: Task | undefined): FileDescription {
     if (flags & O_PATH) return new PathFile(() => this.lstat(path), flags, sandboxPath);
 
     const accessMode = flags & O_ACCMODE;
@@ -91,9 +92,12 @@ export class HostFilesystem implements Filesystem {
         return new HostDirectory(fd, flags, sandboxPath);
       }
       case S_IFCHR: {
-        const kind = memDeviceKind(deviceMajor(stat.rdev), deviceMinor(stat.rdev));
-        // NOTE: other host devices (terminals, disks) are not opened: passing them through would
-        // hand the application the host's hardware. A devfs of the sentry's own comes later.
+        const major = deviceMajor(stat.rdev);
+        const minor = deviceMinor(stat.rdev);
+        if (isControllingTerminalDevice(major, minor)) return openControllingTerminal(task, flags);
+        const kind = memDeviceKind(major, minor);
+        // NOTE: other host devices (disks, the host's own terminals by name) are not opened:
+        // passing them through would hand the application the host's hardware.
         if (kind === undefined) fail(Errno.EPERM);
         return new MemDevice(kind, stat, flags, sandboxPath);
       }

@@ -6,30 +6,45 @@
  * MSG_DONTWAIT. A regular file is used directly, because its reads and writes never wait for
  * another process. When a read or write would block, the call returns a promise that settles once
  * a libuv poll watch reports the descriptor ready.
+ *
+ * A stream over a terminal carries the sandbox's Terminal for it (kernel/terminal.ts), which
+ * implements the terminal ioctls and applies job control to reads and writes.
  */
 import { readlinkSync } from 'node:fs';
 
 import { Errno, fail, SysError } from '../errno.js';
 import type { Task } from '../kernel/task.js';
+import { KERNEL_TERMIOS_SIZE, type Terminal, TerminalRequest } from '../kernel/terminal.js';
 import { native } from '../native.js';
 import type { FileStat } from './file.js';
 import { FileBase } from './file-base.js';
-import { O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, O_TRUNC, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, SEEK_CUR, SEEK_END, SEEK_SET } from './flags.js';
+import { O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, O_TRUNC, O_WRONLY, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, SEEK_CUR, SEEK_END, SEEK_SET } from './flags.js';
 import { newStatBuffer, statFromHost } from './host-stat.js';
 import { ALWAYS_READY, type CancelWatch, POLLERR, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM } from './poll-events.js';
 import { type FsStat, HOST_STATFS_FIELDS, statfsFromHost } from './statfs.js';
 
-/** Terminal ioctl requests the stream implements, from <asm-generic/ioctls.h>. */
-export const TCGETS = 0x5401;
-export const TIOCGWINSZ = 0x5413;
-export const TIOCGPGRP = 0x540f;
-export const FIONREAD = 0x541b;
+const { TCGETS, TIOCGWINSZ, FIONREAD } = TerminalRequest;
 
-/** sizeof(struct termios) as the kernel's TCGETS writes it on x86-64, and sizeof(struct winsize). */
-const KERNEL_TERMIOS_SIZE = 36;
+/** sizeof(struct winsize). */
 const WINSIZE_SIZE = 8;
 
 type StreamKind = 'file' | 'socket' | 'stream';
+
+/** Major and minor device number of /dev/tty, which stands for the opener's controlling terminal. */
+const TTY_MAJOR = 5;
+const TTY_MINOR = 0;
+
+/** Tests whether a character device number is /dev/tty's. */
+export function isControllingTerminalDevice(major: number, minor: number): boolean {
+  return major === TTY_MAJOR && minor === TTY_MINOR;
+}
+
+/** Opens /dev/tty for `task`: its controlling terminal, or ENXIO when it has none. */
+export function openControllingTerminal(task: Task | undefined, flags: number): HostStream {
+  const terminal = task?.threadGroup.tty;
+  if (terminal === undefined) return fail(Errno.ENXIO);
+  return HostStream.openTerminal(terminal, flags);
+}
 
 function checked(result: number): number {
   if (result < 0) fail(-result);
@@ -40,6 +55,8 @@ export class HostStream extends FileBase {
   private closed = false;
   private watch = 0;
   private rejectWait: ((error: SysError) => void) | undefined;
+  /** The sandbox's terminal behind this stream, set when the stream is a terminal the sandbox knows. */
+  terminal: Terminal | undefined;
 
   private constructor(
     private readonly fd: number,
@@ -48,8 +65,23 @@ export class HostStream extends FileBase {
     private readonly nonBlocking: boolean,
     flags: number,
     path: string,
+    /** The host device number, for a character device such as a terminal. */
+    readonly rdev?: bigint,
   ) {
     super(flags, path);
+  }
+
+  /** Opens the terminal again with `flags`, as open("/dev/tty") does for a process whose controlling terminal it is. */
+  static openTerminal(terminal: Terminal, flags: number): HostStream {
+    const fd = terminal.reopenHost((flags & O_ACCMODE) | O_NONBLOCK);
+    const stream = new HostStream(fd, 'stream', true, flags & ~O_TRUNC, '/dev/tty', terminal.rdev);
+    stream.terminal = terminal;
+    return stream;
+  }
+
+  /** The host descriptor, for the terminal code to tell whether the stream is a terminal. */
+  get hostFd(): number {
+    return this.fd;
   }
 
   /**
@@ -79,13 +111,14 @@ export class HostStream extends FileBase {
     if (type === S_IFSOCK) {
       return new HostStream(checked(native.hostDup(hostFd)), 'socket', true, flags, path);
     }
+    const rdev = type === S_IFCHR ? BigInt(raw[6]) : undefined;
     if (type === S_IFIFO || type === S_IFCHR) {
       const reopened = native.hostReopen(hostFd, (hostFlags & O_ACCMODE) | O_NONBLOCK);
-      if (reopened >= 0) return new HostStream(reopened, 'stream', true, flags, path);
+      if (reopened >= 0) return new HostStream(reopened, 'stream', true, flags, path, rdev);
     }
     // NOTE: without a private non-blocking description (a pipe whose reader is gone, an unusual
     // device), a write larger than the free pipe space can still block the event loop.
-    return new HostStream(checked(native.hostDup(hostFd)), 'stream', false, flags, path);
+    return new HostStream(checked(native.hostDup(hostFd)), 'stream', false, flags, path, rdev);
   }
 
   /**
@@ -98,7 +131,9 @@ export class HostStream extends FileBase {
     if (access !== current && current !== O_RDWR) fail(Errno.EACCES);
     const hostFlags = this.kind === 'file' ? access | (flags & (O_APPEND | O_TRUNC)) : access | O_NONBLOCK;
     const fd = checked(native.hostReopen(this.fd, hostFlags));
-    return new HostStream(fd, this.kind, this.kind === 'stream', flags, this.path);
+    const stream = new HostStream(fd, this.kind, this.kind === 'stream', flags, this.path, this.rdev);
+    stream.terminal = this.terminal;
+    return stream;
   }
 
   override statfs(): FsStat {
@@ -126,6 +161,7 @@ export class HostStream extends FileBase {
   }
 
   override read(task: Task, dst: Uint8Array): number | Promise<number> {
+    this.terminal?.checkRead(task);
     if (dst.length === 0) return 0;
     const n = this.readOnce(dst);
     if (n >= 0) return n;
@@ -135,6 +171,7 @@ export class HostStream extends FileBase {
 
   /** Writes all of `src` unless the application asked for O_NONBLOCK, as a blocking write(2) does. */
   override write(task: Task, src: Uint8Array): number | Promise<number> {
+    this.terminal?.checkWrite(task);
     let done = 0;
     while (done < src.length) {
       const n = this.writeOnce(done === 0 ? src : src.subarray(done));
@@ -183,22 +220,20 @@ export class HostStream extends FileBase {
   }
 
   /**
-   * Implements TCGETS and TIOCGWINSZ by querying the real terminal (ENOTTY when it is not one),
-   * FIONREAD by asking the host, and TIOCGPGRP with the sandbox's foreground process group, whose
-   * id is one of the sandbox's, not the host's.
+   * Passes terminal requests to the sandbox's Terminal when the stream has one. Otherwise
+   * implements TCGETS and TIOCGWINSZ by querying the real terminal (ENOTTY when it is not one),
+   * and FIONREAD by asking the host.
    */
-  override ioctl(task: Task, request: number, arg: number): number {
+  override ioctl(task: Task, request: number, arg: number): number | Promise<number> {
+    if (this.terminal !== undefined) {
+      const result = this.terminal.ioctl(task, request, arg, (this.flags & O_ACCMODE) !== O_WRONLY);
+      if (result !== undefined) return result;
+      return fail(Errno.ENOTTY);
+    }
     if (request === FIONREAD) {
       const available = Buffer.alloc(4);
       available.writeInt32LE(checked(native.hostFionread(this.fd)));
       task.mm.copyOut(arg, available);
-      return 0;
-    }
-    if (request === TIOCGPGRP) {
-      checked(native.hostTcgets(this.fd, new Uint8Array(KERNEL_TERMIOS_SIZE)));
-      const pgid = Buffer.alloc(4);
-      pgid.writeInt32LE(task.kernel.foregroundPgid);
-      task.mm.copyOut(arg, pgid);
       return 0;
     }
     if (request === TCGETS) {
