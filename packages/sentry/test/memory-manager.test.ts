@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { Errno, SysError } from '../src/errno.js';
 import { MemoryFile, PAGE_SIZE } from '../src/memory/memory-file.js';
 import { MremapFlag, Prot } from '../src/mm/flags.js';
-import { EAGER_COMMIT_LIMIT, MemoryManager } from '../src/mm/memory-manager.js';
+import { EAGER_COMMIT_LIMIT, type FaultRecord, MemoryManager } from '../src/mm/memory-manager.js';
 
 class RecordingAddressSpace implements AddressSpace {
   readonly pages = new Map<number, { offset: number; access: number }>();
@@ -196,6 +196,18 @@ test('large mappings commit on fault', (fx) => {
 
   fx.mm.copyOut(BASE + size - 4, Buffer.from('last'));
   assert.is(readAsProgram(fx, BASE + size - 4, 4).toString(), 'last', 'a system call commits what it touches');
+});
+
+test('threads faulting on one page at once are each resolved', (fx) => {
+  const size = 4 * EAGER_COMMIT_LIMIT;
+  fx.mm.mapAnonymous(BASE, size, Prot.READ | Prot.WRITE);
+  const first: FaultRecord = { mm: undefined, page: -1, access: -1, generation: -1 };
+  const second: FaultRecord = { mm: undefined, page: -1, access: -1, generation: -1 };
+  assert.ok(fx.mm.handleFault(BASE + 8, Access.Write, first));
+  // The second thread faulted before the first one's mapping took effect: not a violation.
+  assert.ok(fx.mm.handleFault(BASE + 16, Access.Write, second));
+  // The same thread faulting again with no mapping change is one the platform cannot resolve.
+  assert.not.ok(fx.mm.handleFault(BASE + 24, Access.Write, second));
 });
 
 test('faults outside VMAs or against protection are violations', (fx) => {

@@ -194,7 +194,7 @@ export async function runTask(task: Task): Promise<void> {
       case SwitchKind.Fault: {
         const addr = context.faultAddress;
         const access = context.faultAccess;
-        if (task.mm.handleFault(addr, access)) break;
+        if (task.mm.handleFault(addr, access, task.lastFault)) break;
         if (taskLog.enabled) taskLog('task %d: segmentation fault at 0x%s (access %d), rip 0x%s', task.tid, addr.toString(16), access, regs.rip.toString(16));
         raiseSegmentationFault(task, addr, access);
         break;

@@ -10,7 +10,7 @@
  */
 import { Registers, type Context } from '@tsvisor/platform-api';
 import { ERESTARTSYS, SysError } from '../errno.js';
-import type { MemoryManager } from '../mm/memory-manager.js';
+import type { FaultRecord, MemoryManager } from '../mm/memory-manager.js';
 import type { FdTable } from '../vfs/fd-table.js';
 import type { FsContext } from '../vfs/fs-context.js';
 import type { Kernel } from './kernel.js';
@@ -65,6 +65,9 @@ export class Task {
   exePath: string;
   creds: Credentials;
   signals: SignalState;
+
+  /** This thread's last resolved fault, which tells a fault the platform cannot resolve. */
+  readonly lastFault: FaultRecord = { mm: undefined, page: -1, access: -1, generation: -1 };
 
   /** set_tid_address and CLONE_CHILD_CLEARTID: cleared and futex-woken when the thread exits. */
   clearChildTid = 0;

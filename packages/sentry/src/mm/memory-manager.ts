@@ -102,6 +102,8 @@ function permits(prot: number, access: number): boolean {
   return readable(prot);
 }
 
+function ignoreView(): void {}
+
 function sliceVma(vma: Vma, start: number, end: number): Vma {
   const offset = vma.ino === 0n ? 0 : vma.offset + (start - vma.start);
   return { ...vma, start, end, offset };
@@ -111,6 +113,18 @@ function sameVma(left: Vma, right: Vma): boolean {
   if (left.prot !== right.prot || left.shared !== right.shared || left.name !== right.name) return false;
   if (left.growsDown !== right.growsDown || left.dev !== right.dev || left.ino !== right.ino) return false;
   return left.ino === 0n || left.offset + (left.end - left.start) === right.offset;
+}
+
+/**
+ * The last fault a thread had resolved by mapping pages, and the mapping generation after it. The
+ * same thread faulting the same way again with no mapping change in between means the platform
+ * cannot resolve it, and handleFault reports a violation instead of looping forever.
+ */
+export interface FaultRecord {
+  mm: MemoryManager | undefined;
+  page: number;
+  access: number;
+  generation: number;
 }
 
 export class MemoryManager {
@@ -131,14 +145,8 @@ export class MemoryManager {
   envStart = 0;
   envEnd = 0;
 
-  /**
-   * The last fault handleFault resolved by mapping pages, and the mapping generation after it.
-   * The same fault again with no mapping change in between means the platform cannot resolve it,
-   * and handleFault reports a violation instead of looping forever.
-   */
-  private lastFaultPage = -1;
-  private lastFaultAccess = -1;
-  private lastFaultGeneration = -1;
+  /** The fault record of callers that do not keep their own (see FaultRecord). */
+  private readonly ownFaultRecord: FaultRecord = { mm: undefined, page: -1, access: -1, generation: -1 };
   /** Counts changes to the platform's mappings. */
   private mappingGeneration = 0;
 
@@ -402,13 +410,15 @@ export class MemoryManager {
   /**
    * Resolves a fault the platform reported: when the address lies in a VMA that permits the access
    * and its page is not committed yet, commits the window around it and returns true. Returns false
-   * for a real access violation, which the caller turns into SIGSEGV.
+   * for a real access violation, which the caller turns into SIGSEGV. `record` is the faulting
+   * thread's own: threads that share this memory manager may fault on the same page at once, and
+   * the later ones must not look like a fault the first one's mapping failed to resolve.
    */
-  handleFault(addr: number, access: number): boolean {
+  handleFault(addr: number, access: number, record: FaultRecord = this.ownFaultRecord): boolean {
     const vma = this.vmas.find(addr) ?? this.growDown(addr);
     if (vma === undefined || !permits(vma.prot, access)) return false;
     const page = pageDown(addr);
-    if (page === this.lastFaultPage && access === this.lastFaultAccess && this.mappingGeneration === this.lastFaultGeneration) {
+    if (record.mm === this && record.page === page && record.access === access && record.generation === this.mappingGeneration) {
       return false;
     }
 
@@ -426,10 +436,36 @@ export class MemoryManager {
       this.mapCommitted(windowStart, windowEnd);
     }
 
-    this.lastFaultPage = page;
-    this.lastFaultAccess = access;
-    this.lastFaultGeneration = this.mappingGeneration;
+    record.mm = this;
+    record.page = page;
+    record.access = access;
+    record.generation = this.mappingGeneration;
     return true;
+  }
+
+  /**
+   * Returns the memory-file offset of the byte at `addr` when it lies in a shared mapping
+   * (MAP_SHARED), committing its page first, or -1 when it lies in a private mapping. Processes
+   * that share the page see the same offset at whatever address they map it. Throws EFAULT when
+   * `addr` is not mapped readable.
+   */
+  sharedFileOffset(addr: number): number {
+    const vma = this.vmas.find(addr);
+    if (vma === undefined || !readable(vma.prot)) fail(Errno.EFAULT);
+    if (!vma.shared) return -1;
+    this.walk(addr, 1, Prot.READ, false, false, ignoreView);
+    return this.fileOffsetOf(pageDown(addr)) + (addr % PAGE_SIZE);
+  }
+
+  /**
+   * Returns the memory-file offset of [addr, addr + length), which must lie inside one page, for
+   * a write the sentry makes through the memory file itself, such as an atomic read-modify-write.
+   * Commits the page and breaks its copy-on-write sharing first, as a write fault would. Throws
+   * EFAULT when the range is not mapped writable.
+   */
+  writableFileOffset(addr: number, length: number): number {
+    this.walk(addr, length, Prot.WRITE, false, true, ignoreView);
+    return this.fileOffsetOf(pageDown(addr)) + (addr % PAGE_SIZE);
   }
 
   /** Copies `length` bytes of application memory at `addr` into a new Buffer. Throws EFAULT. */
