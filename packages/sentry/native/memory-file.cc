@@ -36,6 +36,7 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
       InstanceMethod<&MemoryFile::Decommit>("decommit"),
       InstanceMethod<&MemoryFile::Resident>("resident"),
       InstanceMethod<&MemoryFile::Prefault>("prefault"),
+      InstanceMethod<&MemoryFile::AtomicFetch>("atomicFetch"),
       InstanceMethod<&MemoryFile::Close>("close"),
     });
     exports.Set("MemoryFile", constructor);
@@ -101,7 +102,11 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
       Napi::RangeError::New(env, "memory file size must be page-aligned and within the capacity").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    if (ftruncate(fd_, off_t(size)) != 0) ThrowErrno(env, "ftruncate of the memory file", errno);
+    if (ftruncate(fd_, off_t(size)) != 0) {
+      ThrowErrno(env, "ftruncate of the memory file", errno);
+      return env.Undefined();
+    }
+    size_ = size;
     return env.Undefined();
   }
 
@@ -179,6 +184,42 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     return env.Undefined();
   }
 
+  // atomicFetch(offset, operation, operand): applies one read-modify-write to the 32-bit word at
+  // `offset` with a locked instruction and returns the word's old value as a signed integer.
+  // Application threads map the same pages of the memfd, so the update is atomic with respect to
+  // their own atomic instructions on other CPUs, which a JavaScript read then write is not.
+  // The operations are numbered as AtomicOperation in src/native.ts.
+  Napi::Value AtomicFetch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+      Napi::TypeError::New(env, "atomicFetch(offset, operation, operand): expected three numbers").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    double position = info[0].As<Napi::Number>().DoubleValue();
+    uint32_t operation = info[1].As<Napi::Number>().Uint32Value();
+    uint32_t operand = uint32_t(info[2].As<Napi::Number>().Int32Value());
+    // Touching the mapping beyond the file's size raises SIGBUS, so the word must lie below it.
+    if (!(position >= 0) || uint64_t(position) % sizeof(uint32_t) != 0 || uint64_t(position) + sizeof(uint32_t) > size_) {
+      Napi::RangeError::New(env, "atomicFetch: the offset must be 4-byte aligned and inside the memory file").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+
+    uint32_t* word = reinterpret_cast<uint32_t*>(base_ + uint64_t(position));
+    uint32_t old;
+    switch (operation) {
+      case 0: old = __atomic_exchange_n(word, operand, __ATOMIC_SEQ_CST); break;
+      case 1: old = __atomic_fetch_add(word, operand, __ATOMIC_SEQ_CST); break;
+      case 2: old = __atomic_fetch_or(word, operand, __ATOMIC_SEQ_CST); break;
+      case 3: old = __atomic_fetch_and(word, operand, __ATOMIC_SEQ_CST); break;
+      case 4: old = __atomic_fetch_xor(word, operand, __ATOMIC_SEQ_CST); break;
+      default:
+        Napi::RangeError::New(env, "atomicFetch: the operation must be 0 (exchange), 1 (add), 2 (or), 3 (and) or 4 (xor)").ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    return Napi::Number::New(env, int32_t(old));
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     for (Napi::Reference<Napi::ArrayBuffer>& chunk : chunks_) {
       if (!chunk.IsEmpty() && !chunk.Value().IsEmpty()) chunk.Value().Detach();
@@ -198,6 +239,8 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
   int fd_ = -1;
   uint8_t* base_ = nullptr;
   uint64_t capacity_ = 0;
+  // The memfd's current size, as the last resize() set it.
+  uint64_t size_ = 0;
   std::vector<Napi::Reference<Napi::ArrayBuffer>> chunks_;
 };
 

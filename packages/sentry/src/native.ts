@@ -5,6 +5,17 @@
  */
 import bindings from 'bindings';
 
+/** Read-modify-write operations of NativeMemoryFile.atomicFetch: EXCHANGE stores the operand, the others `old OP operand`. */
+export const AtomicOperation = {
+  EXCHANGE: 0,
+  ADD: 1,
+  OR: 2,
+  AND: 3,
+  XOR: 4,
+} as const;
+
+export type AtomicOperation = (typeof AtomicOperation)[keyof typeof AtomicOperation];
+
 /** The memfd holding all application memory, mapped once into the sentry (native/memory-file.cc). */
 export interface NativeMemoryFile {
   /** The memfd's descriptor, which platforms map into application address spaces. */
@@ -21,6 +32,11 @@ export interface NativeMemoryFile {
   prefault(offset: number, length: number): void;
   /** Sets out[i] to 1 when page i of the page-aligned range is in host memory, else 0 (mincore). */
   resident(offset: number, length: number, out: Uint8Array): void;
+  /**
+   * Applies `operation` with `operand` to the 32-bit word at byte `offset` (4-byte aligned, inside
+   * the file) as one atomic read-modify-write, and returns the old value as a signed integer.
+   */
+  atomicFetch(offset: number, operation: AtomicOperation, operand: number): number;
   /** Detaches every chunk ArrayBuffer, unmaps the file and closes the memfd. Idempotent. */
   close(): void;
 }

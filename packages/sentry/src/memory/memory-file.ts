@@ -9,7 +9,7 @@
  */
 import type { MappableFile } from '@tsvisor/platform-api';
 import { Errno, fail } from '../errno.js';
-import { native, type NativeMemoryFile } from '../native.js';
+import { native, type AtomicOperation, type NativeMemoryFile } from '../native.js';
 
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
@@ -141,6 +141,15 @@ export class MemoryFile implements MappableFile {
     const index = Math.floor(offset / CHUNK_SIZE);
     const start = offset - index * CHUNK_SIZE;
     this.chunk(index).copy(dst, 0, start, start + dst.length);
+  }
+
+  /**
+   * Applies `operation` to the 32-bit word at `offset` (4-byte aligned, in an allocated page) as
+   * one atomic read-modify-write and returns its old value as a signed integer. Unlike a read then
+   * a write, no store that an application thread makes to the word at the same time is lost.
+   */
+  atomicFetch(offset: number, operation: AtomicOperation, operand: number): number {
+    return this.file.atomicFetch(offset, operation, operand);
   }
 
   private chunk(index: number): Buffer {

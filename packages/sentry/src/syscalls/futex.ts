@@ -1,9 +1,12 @@
 /**
- * futex: waiting on and waking 32-bit words of user memory (see kernel/futex.ts for the queues).
- * A waiter blocks through Task.block, so a signal or the exit of its thread group ends the wait.
+ * futex: waiting on and waking 32-bit words of user memory (see kernel/futex.ts for the queues and
+ * their keys). A waiter blocks through Task.block, so a signal or the exit of its thread group ends
+ * the wait. FUTEX_WAKE_OP changes its word with an atomic instruction on the memory file, so the
+ * change is atomic with respect to application threads running on other CPUs.
  */
 import { Errno, fail } from '../errno.js';
-import { BITSET_ANY, type FutexWaiter } from '../kernel/futex.js';
+import { BITSET_ANY, futexKey, type FutexKey, type FutexWaiter } from '../kernel/futex.js';
+import { AtomicOperation } from '../native.js';
 import type { Task } from '../kernel/task.js';
 import { registerSyscall } from './table.js';
 
@@ -25,15 +28,18 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Offset from the monotonic clock to the Unix epoch, fixed at start-up like the clock calls'. */
 const realtimeOffset = BigInt(Date.now()) * NS_PER_MS - process.hrtime.bigint();
 
-function readWord(task: Task, addr: number): number {
-  if (addr % 4 !== 0) fail(Errno.EINVAL);
-  return task.mm.copyIn(addr, 4).readUInt32LE(0);
-}
+/** FUTEX_OP_SET, FUTEX_OP_ADD, FUTEX_OP_OR, FUTEX_OP_ANDN and FUTEX_OP_XOR, indexed by their number. */
+const WAKE_OP_OPERATIONS: readonly AtomicOperation[] = [
+  AtomicOperation.EXCHANGE,
+  AtomicOperation.ADD,
+  AtomicOperation.OR,
+  AtomicOperation.AND,
+  AtomicOperation.XOR,
+];
+const FUTEX_OP_ANDN = 3;
 
-function writeWord(task: Task, addr: number, value: number): void {
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32LE(value >>> 0);
-  task.mm.copyOut(addr, bytes);
+function readWord(task: Task, addr: number): number {
+  return task.mm.copyIn(addr, 4).readUInt32LE(0);
 }
 
 /** Reads a struct timespec as nanoseconds; EINVAL for a negative or unnormalized one. */
@@ -55,8 +61,7 @@ function deadline(task: Task, command: number, op: number, timeout: number): big
   return (op & FUTEX_CLOCK_REALTIME) !== 0 ? value - realtimeOffset : value;
 }
 
-function wait(task: Task, addr: number, expected: number, bitset: number, until: bigint | undefined): number | Promise<number> {
-  if (bitset === 0) fail(Errno.EINVAL);
+function wait(task: Task, key: FutexKey, addr: number, expected: number, bitset: number, until: bigint | undefined): number | Promise<number> {
   if (readWord(task, addr) !== expected >>> 0) return -Errno.EAGAIN;
   if (until !== undefined && until <= process.hrtime.bigint()) return -Errno.ETIMEDOUT;
 
@@ -64,8 +69,7 @@ function wait(task: Task, addr: number, expected: number, bitset: number, until:
   return task.block<number>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     const waiter: FutexWaiter = {
-      mm: task.mm,
-      addr,
+      key,
       bitset,
       wake: () => {
         if (timer !== undefined) clearTimeout(timer);
@@ -91,32 +95,28 @@ function wait(task: Task, addr: number, expected: number, bitset: number, until:
   });
 }
 
-/** FUTEX_WAKE_OP: applies the encoded operation to *addr2, wakes on addr, and on addr2 if the comparison holds. */
-function wakeOp(task: Task, addr: number, count: number, addr2: number, count2: number, encoded: number): number {
+/**
+ * FUTEX_WAKE_OP: applies the encoded operation to *addr2 atomically, wakes up to `count` waiters
+ * of addr, and up to `count2` of addr2 if the encoded comparison holds for the old value of *addr2.
+ */
+function wakeOp(task: Task, isPrivate: boolean, addr: number, count: number, addr2: number, count2: number, encoded: number): number {
   const operation = (encoded >>> 28) & 0x7;
   const shift = (encoded >>> 28) & 0x8;
   const comparison = (encoded >>> 24) & 0xf;
   let operand = (encoded << 8) >> 20;
   const comparand = (encoded << 20) >> 20;
   if (shift !== 0) {
-    if (operand < 0 || operand > 31) fail(Errno.EINVAL);
-    operand = 1 << operand;
+    // Linux takes an out-of-range shift modulo 32, with a warning in its log, rather than failing.
+    operand = 1 << (operand & 31);
   }
 
-  // NOTE: the read-modify-write is not atomic with respect to threads that run application code
-  // at the same time. A thread that changes the word with its own atomic instruction may lose it.
-  const old = readWord(task, addr2) | 0;
-  let next: number;
-  switch (operation) {
-    case 0: next = operand; break;
-    case 1: next = old + operand; break;
-    case 2: next = old | operand; break;
-    case 3: next = old & ~operand; break;
-    case 4: next = old ^ operand; break;
-    default: return fail(Errno.ENOSYS);
-  }
-  writeWord(task, addr2, next);
+  const key = futexKey(task.mm, addr, isPrivate);
+  const key2 = futexKey(task.mm, addr2, isPrivate);
+  if (operation >= WAKE_OP_OPERATIONS.length) fail(Errno.ENOSYS);
+  const offset2 = task.mm.writableFileOffset(addr2, 4);
+  const old = task.mm.memoryFile.atomicFetch(offset2, WAKE_OP_OPERATIONS[operation], operation === FUTEX_OP_ANDN ? ~operand : operand);
 
+  // As on Linux, an unknown comparison fails only after the operation has changed the word.
   let condition: boolean;
   switch (comparison) {
     case 0: condition = old === comparand; break;
@@ -129,8 +129,8 @@ function wakeOp(task: Task, addr: number, count: number, addr2: number, count2: 
   }
 
   const futexes = task.kernel.futexes;
-  let woken = futexes.wake(task.mm, addr, count);
-  if (condition) woken += futexes.wake(task.mm, addr2, count2);
+  let woken = futexes.wakeKey(key, count);
+  if (condition) woken += futexes.wakeKey(key2, count2);
   return woken;
 }
 
@@ -141,26 +141,31 @@ function futex(task: Task, addr: number, opBits: number, value: number, timeoutO
   const futexes = task.kernel.futexes;
   if ((op & FUTEX_CLOCK_REALTIME) !== 0 && command !== FUTEX_WAIT && command !== FUTEX_WAIT_BITSET) fail(Errno.ENOSYS);
 
+  const isPrivate = (op & FUTEX_PRIVATE_FLAG) !== 0;
   switch (command) {
     case FUTEX_WAIT:
-      return wait(task, addr, value, BITSET_ANY, deadline(task, command, op, timeoutOrCount));
-    case FUTEX_WAIT_BITSET:
-      return wait(task, addr, value, value3 >>> 0, deadline(task, command, op, timeoutOrCount));
+    case FUTEX_WAIT_BITSET: {
+      const bitset = command === FUTEX_WAIT ? BITSET_ANY : value3 >>> 0;
+      if (bitset === 0) fail(Errno.EINVAL);
+      const until = deadline(task, command, op, timeoutOrCount);
+      return wait(task, futexKey(task.mm, addr, isPrivate), addr, value, bitset, until);
+    }
     case FUTEX_WAKE:
-      if (addr % 4 !== 0) fail(Errno.EINVAL);
-      return futexes.wake(task.mm, addr, count);
+      return futexes.wakeKey(futexKey(task.mm, addr, isPrivate), count);
     case FUTEX_WAKE_BITSET:
-      if (addr % 4 !== 0 || (value3 | 0) === 0) fail(Errno.EINVAL);
-      return futexes.wake(task.mm, addr, count, value3 >>> 0);
+      if ((value3 | 0) === 0) fail(Errno.EINVAL);
+      return futexes.wakeKey(futexKey(task.mm, addr, isPrivate), count, value3 >>> 0);
     case FUTEX_REQUEUE:
     case FUTEX_CMP_REQUEUE: {
       const requeueCount = timeoutOrCount | 0;
-      if (requeueCount < 0 || addr % 4 !== 0 || addr2 % 4 !== 0) fail(Errno.EINVAL);
+      if (requeueCount < 0) fail(Errno.EINVAL);
+      const key = futexKey(task.mm, addr, isPrivate);
+      const key2 = futexKey(task.mm, addr2, isPrivate);
       if (command === FUTEX_CMP_REQUEUE && readWord(task, addr) !== value3 >>> 0) return -Errno.EAGAIN;
-      return futexes.requeue(task.mm, addr, count, addr2, requeueCount);
+      return futexes.requeue(key, count, key2, requeueCount);
     }
     case FUTEX_WAKE_OP:
-      return wakeOp(task, addr, count, addr2, Math.max(0, timeoutOrCount | 0), value3 | 0);
+      return wakeOp(task, isPrivate, addr, count, addr2, Math.max(0, timeoutOrCount | 0), value3 | 0);
     default:
       return -Errno.ENOSYS;
   }
