@@ -1,7 +1,7 @@
 /**
- * `runsc do` on a terminal: an interactive shell in the sandbox behaves as on Linux, the keys a
+ * `runsc do` on a terminal. An interactive shell in the sandbox behaves as on Linux. The keys a
  * terminal turns into signals (Ctrl-C, Ctrl-Z) and window size changes reach the sandbox's
- * foreground job, runsc itself does not stop on SIGTSTP, and the terminal's settings are restored
+ * foreground job. runsc itself does not stop on SIGTSTP, and the terminal's settings are restored
  * when runsc ends. Each case runs on a fresh pseudo-terminal with runsc as the session leader.
  */
 import { spawnSync } from 'node:child_process';
