@@ -177,8 +177,7 @@ export class Terminal {
 
   /** Applies job control before a read from the terminal. */
   checkRead(task: Task): void {
-    const group = task.threadGroup;
-    if (group.tty === this && this.foregroundPgid !== 0 && group.pgid !== this.foregroundPgid) this.checkJobControl(task, Signal.SIGTTIN);
+    this.checkJobControl(task, Signal.SIGTTIN);
   }
 
   /** Applies job control before a write to the terminal: SIGTTOU only when TOSTOP is set. */

@@ -55,7 +55,7 @@ export class HostStream extends FileBase {
   private closed = false;
   private watch = 0;
   private rejectWait: ((error: SysError) => void) | undefined;
-  /** The sandbox's terminal behind this stream, set when the stream is a terminal the sandbox knows. */
+  /** The sandbox's Terminal for the host terminal behind this stream, or undefined for other streams. */
   terminal: Terminal | undefined;
 
   private constructor(
@@ -79,7 +79,7 @@ export class HostStream extends FileBase {
     return stream;
   }
 
-  /** The host descriptor, for the terminal code to tell whether the stream is a terminal. */
+  /** The host descriptor, which the sandbox duplicates to create the stream's Terminal. */
   get hostFd(): number {
     return this.fd;
   }
