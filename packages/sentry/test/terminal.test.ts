@@ -71,6 +71,8 @@ function compareOnTerminal(platform: string, argv: readonly string[], steps: rea
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-terminal-'));
 const jobControl = path.join(dir, 'job-control');
 execFileSync('gcc', ['-O1', '-o', jobControl, path.join(fixtures, 'job-control.c')]);
+const ioctls = path.join(dir, 'ioctls');
+execFileSync('gcc', ['-O1', '-o', ioctls, path.join(fixtures, 'ioctls.c')]);
 
 const SHELL = [BUSYBOX, 'sh', '-i'];
 
@@ -131,6 +133,15 @@ for (const platform of testPlatforms()) {
     assert.match(run.output, /write with TOSTOP: stopped by TTOU/);
     assert.match(run.output, /new session: exited 0/);
     assert.match(run.output, /tcsetpgrp to another session: EPERM/);
+    assert.is(run.status, 0);
+  });
+
+  test('termio, flush, flow and window size', () => {
+    const run = compareOnTerminal(platform, [ioctls], []);
+    assert.match(run.output, /TCSETAW: ok, echo off 1/);
+    assert.match(run.output, /tcflush invalid: EINVAL/);
+    assert.match(run.output, /TIOCSWINSZ: ok, 33x77, SIGWINCH 1/);
+    assert.match(run.output, /TIOCSWINSZ same size: ok, SIGWINCH 1/);
     assert.is(run.status, 0);
   });
 
