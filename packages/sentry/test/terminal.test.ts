@@ -133,6 +133,8 @@ for (const platform of testPlatforms()) {
     assert.match(run.output, /write with TOSTOP: stopped by TTOU/);
     assert.match(run.output, /new session: exited 0/);
     assert.match(run.output, /tcsetpgrp to another session: EPERM/);
+    assert.match(run.output, /read from an orphaned group: EIO/);
+    assert.match(run.output, /tcsetpgrp from an orphaned group: ENOTTY/);
     assert.is(run.status, 0);
   });
 
