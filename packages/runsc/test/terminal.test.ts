@@ -104,11 +104,7 @@ test.run();
 // the platform's helper processes included, so these run once per platform.
 const platforms = listPlatforms().filter((platform) => platform.available).map((platform) => platform.name);
 for (const platform of platforms) {
-  const keys = suite(`terminal keys under runsc on ${platform}`);
-  // NOTE: systrap's stub processes stay in runsc's session, so the terminal's SIGINT and SIGTSTP
-  // reach them and kill or stop them. Remove the skip once its stubs start a session of their own,
-  // as ptrace's do.
-  const run = platform === 'systrap' ? keys.skip : keys;
+  const run = suite(`terminal keys under runsc on ${platform}`);
 
   run('Ctrl-C ends the foreground job only', () => {
     const result = compareWithNative(platform, SHELL, [
@@ -150,6 +146,6 @@ for (const platform of platforms) {
     assert.match(result.output, /\[1\]\+ +Running +sleep 30/);
   });
 
-  keys.run();
+  run.run();
 }
 

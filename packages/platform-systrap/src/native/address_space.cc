@@ -62,6 +62,7 @@ const char* StartStepName(int status) {
     case 13: return "mmap of the temporary stub code failed";
     case 14: return "mprotect of the temporary stub code failed";
     case 15: return "rseq unregistration failed";
+    case 16: return "setsid failed";
     case 20:
     case 21: return "munmap of the inherited address space failed";
     case 22: return "mmap of the stub code failed";
@@ -86,6 +87,9 @@ const char* StartStepName(int status) {
 // Runs in the forked child, where only the calling thread exists; it makes raw system calls only.
 [[noreturn]] void StubChildMain(int memfd, int socket, pid_t parent) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) ExitChild(10);
+  // A session of its own keeps the terminal's signals, such as Ctrl-C's SIGINT and Ctrl-Z's
+  // SIGTSTP, away from the stub: the sentry alone decides what the application receives.
+  if (setsid() < 0) ExitChild(16);
 
   KernelSigaction default_action = {nullptr, 0, nullptr, 0};  // SIG_DFL is 0.
   for (int signo = 1; signo <= 64; signo++) {
