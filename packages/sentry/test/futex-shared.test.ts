@@ -4,6 +4,7 @@
  * turns through a process-shared mutex and condition variable in MAP_SHARED memory. The second
  * makes raw futex(2) calls: shared futexes must meet across processes at different addresses,
  * private ones and those in private pages must not, and bad words fail with EFAULT or EINVAL.
+ * In the third, a thread of a child exits holding a robust process-shared mutex its parent waits for.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,7 +17,7 @@ const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
 const FIXTURES = path.join(__dirname, 'fixtures', 'futex');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-futex-'));
-for (const program of ['shared-condvar', 'cross-process']) {
+for (const program of ['shared-condvar', 'cross-process', 'robust-mutex']) {
   execFileSync('gcc', ['-static', '-pthread', '-O2', '-o', path.join(dir, program), path.join(FIXTURES, `${program}.c`)]);
 }
 
@@ -31,6 +32,10 @@ for (const platform of testPlatforms()) {
 
   test('raw futex across processes', async () => {
     await compareWithNative(platform, [path.join(dir, 'cross-process')], dir, ENV);
+  });
+
+  test('robust mutex of a dead child', async () => {
+    await compareWithNative(platform, [path.join(dir, 'robust-mutex')], dir, ENV);
   });
 
   test.run();
