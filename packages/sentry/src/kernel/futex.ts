@@ -81,13 +81,17 @@ export class FutexTable {
     if (queue.length === 0) byIndex.delete(waiter.key.index);
   }
 
-  /** Wakes up to `count` waiters of the futex whose bitset intersects `bitset`; returns how many. */
+  /**
+   * Wakes up to `count` waiters of the futex whose bitset intersects `bitset` and returns how many.
+   * A count of zero or less wakes one, as FUTEX_WAKE and FUTEX_WAKE_OP do on Linux.
+   */
   wakeKey(key: FutexKey, count: number, bitset = BITSET_ANY): number {
     const byIndex = this.queues.get(key.owner);
     const queue = byIndex?.get(key.index);
     if (byIndex === undefined || queue === undefined) return 0;
+    const limit = Math.max(1, count);
     let woken = 0;
-    for (let i = 0; i < queue.length && woken < count;) {
+    for (let i = 0; i < queue.length && woken < limit;) {
       const waiter = queue[i];
       if ((waiter.bitset & bitset) === 0) {
         i++;
@@ -122,7 +126,7 @@ export class FutexTable {
    * name one futex, the waiters that would move stay where they are but still count.
    */
   requeue(from: FutexKey, wakeCount: number, to: FutexKey, requeueCount: number): number {
-    const woken = this.wakeKey(from, wakeCount);
+    const woken = wakeCount > 0 ? this.wakeKey(from, wakeCount) : 0;
     const byIndex = this.queues.get(from.owner);
     const queue = byIndex?.get(from.index);
     if (byIndex === undefined || queue === undefined) return woken;

@@ -137,7 +137,7 @@ function wakeOp(task: Task, isPrivate: boolean, addr: number, count: number, add
 function futex(task: Task, addr: number, opBits: number, value: number, timeoutOrCount: number, addr2: number, value3: number): number | Promise<number> {
   const op = opBits | 0;
   const command = op & FUTEX_CMD_MASK;
-  const count = Math.max(0, value | 0);
+  const count = value | 0;
   const futexes = task.kernel.futexes;
   if ((op & FUTEX_CLOCK_REALTIME) !== 0 && command !== FUTEX_WAIT && command !== FUTEX_WAIT_BITSET) fail(Errno.ENOSYS);
 
@@ -158,14 +158,14 @@ function futex(task: Task, addr: number, opBits: number, value: number, timeoutO
     case FUTEX_REQUEUE:
     case FUTEX_CMP_REQUEUE: {
       const requeueCount = timeoutOrCount | 0;
-      if (requeueCount < 0) fail(Errno.EINVAL);
+      if (count < 0 || requeueCount < 0) fail(Errno.EINVAL);
       const key = futexKey(task.mm, addr, isPrivate);
       const key2 = futexKey(task.mm, addr2, isPrivate);
       if (command === FUTEX_CMP_REQUEUE && readWord(task, addr) !== value3 >>> 0) return -Errno.EAGAIN;
       return futexes.requeue(key, count, key2, requeueCount);
     }
     case FUTEX_WAKE_OP:
-      return wakeOp(task, isPrivate, addr, count, addr2, Math.max(0, timeoutOrCount | 0), value3 | 0);
+      return wakeOp(task, isPrivate, addr, count, addr2, timeoutOrCount | 0, value3 | 0);
     default:
       return -Errno.ENOSYS;
   }
