@@ -31,7 +31,10 @@ for (const platform of testPlatforms()) {
 
 const cleanup = suite('futex counts program afterwards');
 cleanup('leave no process or memfd behind', async () => {
-  await assertNothingLeft(baseline);
-  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await assertNothingLeft(baseline);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 cleanup.run();

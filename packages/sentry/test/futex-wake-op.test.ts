@@ -34,7 +34,10 @@ for (const platform of testPlatforms()) {
 
 const cleanup = suite('FUTEX_WAKE_OP program afterwards');
 cleanup('leave no process or memfd behind', async () => {
-  await assertNothingLeft(baseline);
-  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await assertNothingLeft(baseline);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 cleanup.run();
