@@ -17,7 +17,7 @@ const FIXTURES = path.join(__dirname, 'fixtures', 'signals');
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-signals-'));
-for (const name of ['handlers', 'faults', 'timers', 'pipes', 'stdin-read']) {
+for (const name of ['handlers', 'faults', 'timers', 'pipes', 'stdin-read', 'stopped']) {
   execFileSync('gcc', ['-static', '-O1', '-o', path.join(dir, name), path.join(FIXTURES, `${name}.c`)]);
 }
 
@@ -35,6 +35,7 @@ const singleProcess: Array<[string, string[]]> = [
   ['blocked SIGSEGV still kills', ['faults', 'blocked']],
   ['default SIGFPE kills', ['faults', 'default']],
   ['alarm, itimer and waits', ['timers']],
+  ['stop signals, orphaned jobs and stopped processes', ['stopped']],
 ];
 
 for (const platform of available) {

@@ -130,6 +130,20 @@ export class Kernel {
     return false;
   }
 
+  /**
+   * Tests whether every member of process group `pgid` has its parent inside the group or outside
+   * the session: no shell controls such an orphaned job, so Linux does not stop it on SIGTSTP,
+   * SIGTTIN or SIGTTOU. Init has no parent in the sandbox, so its group counts as orphaned.
+   */
+  isOrphanedProcessGroup(pgid: number): boolean {
+    for (const group of this.processGroup(pgid)) {
+      const parent = group.parent;
+      if (group.exitStatus !== undefined || parent === undefined) continue;
+      if (parent.pgid !== pgid && parent.sid === group.sid) return false;
+    }
+    return true;
+  }
+
   /** Live (not zombie) thread groups whose process group is `pgid`. */
   processGroup(pgid: number): ThreadGroup[] {
     return [...this.threadGroups.values()].filter((group) => !group.zombie && group.pgid === pgid);

@@ -83,20 +83,6 @@ function writeInt32(task: Task, addr: number, value: number): void {
   task.mm.copyOut(addr, bytes);
 }
 
-/**
- * Tests whether every member of process group `pgid` has its parent inside the group or outside
- * the session. Linux does not stop such an orphaned group, whose job no shell controls, on
- * SIGTTIN or SIGTTOU. Init has no parent in the sandbox, so it counts as orphaned.
- */
-export function isOrphanedProcessGroup(kernel: Kernel, pgid: number): boolean {
-  for (const group of kernel.processGroup(pgid)) {
-    const parent = group.parent;
-    if (group.exitStatus !== undefined || parent === undefined) continue;
-    if (parent.pgid !== pgid && parent.sid === group.sid) return false;
-  }
-  return true;
-}
-
 /** Tests whether `task` blocks `signo` or its disposition is SIG_IGN, as Linux's is_ignored does. */
 function ignoresOrBlocks(task: Task, signo: number): boolean {
   return (task.signals.blocked & signalBit(signo)) !== 0n || task.signals.actions[signo - 1].handler === SIG_IGN;
@@ -169,7 +155,7 @@ export class Terminal {
       if (signo === Signal.SIGTTIN) fail(Errno.EIO);
       return;
     }
-    if (isOrphanedProcessGroup(this.kernel, group.pgid)) fail(Errno.EIO);
+    if (this.kernel.isOrphanedProcessGroup(group.pgid)) fail(Errno.EIO);
     if (log.enabled) log('process group %d is in the background: sending signal %d', group.pgid, signo);
     for (const member of this.kernel.processGroup(group.pgid)) sendToGroup(member, kernelSigInfo(signo), task);
     fail(ERESTARTSYS);

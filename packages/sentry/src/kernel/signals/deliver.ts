@@ -152,6 +152,8 @@ export function handleSignals(task: Task, syscallResult: number | undefined): vo
       case DefaultAction.Continue:
         continue;
       case DefaultAction.Stop:
+        // The terminal's stop signals do not stop an orphaned job, which no shell would continue.
+        if (signo !== Signal.SIGSTOP && task.kernel.isOrphanedProcessGroup(task.threadGroup.pgid)) continue;
         if (log.enabled) log('task %d: group stopped by %s', task.tid, signalName(signo));
         stopGroup(task.threadGroup, signo);
         continue;
