@@ -153,11 +153,10 @@ export function exitTask(task: Task): void {
 
   task.vforkDone?.();
   task.vforkDone = undefined;
-  // A thread that exits alone leaves memory others still use; a dying process needs no wake-ups.
-  if (userCount(task.mm) > 1) {
-    releaseRobustList(task);
-    clearChildTid(task);
-  }
+  // Robust futexes may live in memory shared with other processes, so every exit releases them.
+  // clear_child_tid only matters to threads that still use this memory.
+  releaseRobustList(task);
+  if (userCount(task.mm) > 1) clearChildTid(task);
 
   group.tasks.delete(task);
   kernel.tasks.delete(task.tid);
