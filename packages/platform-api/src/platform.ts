@@ -122,7 +122,9 @@ export interface Platform {
    */
   readonly maxFileSize?: number;
 
+  /** Creates an address space. Throws PlatformLimitError when a host or platform limit is reached. */
   newAddressSpace(): AddressSpace;
+  /** Creates a context. Throws PlatformLimitError when a host or platform limit is reached. */
   newContext(): Context;
 
   /** Frees every host resource of the platform: processes, threads, descriptors, VMs. */

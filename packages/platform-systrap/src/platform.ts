@@ -1,5 +1,11 @@
 /** The systrap platform: address spaces are stub processes, contexts run on threads inside them. */
-import { hostMinUserAddress, type Platform, type PlatformOptions, type PlatformSupports } from '@tsvisor/platform-api';
+import {
+  hostMinUserAddress,
+  PlatformLimitError,
+  type Platform,
+  type PlatformOptions,
+  type PlatformSupports,
+} from '@tsvisor/platform-api';
 import createDebug from 'debug';
 import { SystrapAddressSpace } from './address-space.js';
 import { SystrapContext } from './context.js';
@@ -24,9 +30,18 @@ function microsecondsOption(options: PlatformOptions | undefined, name: string):
   return value;
 }
 
+function maxContextsOption(options: PlatformOptions | undefined, slots: number): number {
+  const value = options?.maxContexts ?? slots;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > slots) {
+    throw new TypeError(`systrap platform: maxContexts must be an integer between 1 and ${slots}, got ${String(value)}`);
+  }
+  return value;
+}
+
 /**
  * Options: `spinMicroseconds` (sentry side) and `stubSpinMicroseconds` (stub side), both
- * DEFAULT_SPIN_MICROSECONDS unless given.
+ * DEFAULT_SPIN_MICROSECONDS unless given, and `maxContexts`, the number of live contexts
+ * newContext allows (default and maximum: the stub thread slots of one address space).
  */
 export class SystrapPlatform implements Platform {
   readonly name = 'systrap';
@@ -37,6 +52,7 @@ export class SystrapPlatform implements Platform {
   private readonly native: NativeAddon;
   private readonly spinMicroseconds: number;
   private readonly stubSpinMicroseconds: number;
+  private readonly maxContexts: number;
   private readonly spaces = new Set<SystrapAddressSpace>();
   private readonly contexts = new Set<SystrapContext>();
   private closed = false;
@@ -45,6 +61,7 @@ export class SystrapPlatform implements Platform {
     this.spinMicroseconds = microsecondsOption(options, 'spinMicroseconds');
     this.stubSpinMicroseconds = microsecondsOption(options, 'stubSpinMicroseconds');
     this.native = loadNative();
+    this.maxContexts = maxContextsOption(options, this.native.maxThreadsPerAddressSpace);
     this.minUserAddress = hostMinUserAddress();
     this.maxUserAddress = this.native.maxUserAddress;
   }
@@ -62,6 +79,14 @@ export class SystrapPlatform implements Platform {
 
   newContext(): SystrapContext {
     this.checkOpen('newContext');
+
+    // A context has at most one stub thread per address space, so while the live contexts fit in
+    // the slots of one address space, no switch can find its address space out of slots.
+    if (this.contexts.size >= this.maxContexts) {
+      throw new PlatformLimitError(
+        `systrap: too many contexts: ${this.maxContexts} are live, the maximum set by maxContexts. Release a context first`,
+      );
+    }
     const context = new SystrapContext(this.native, this, this.spinMicroseconds);
     this.contexts.add(context);
     return context;

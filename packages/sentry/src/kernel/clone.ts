@@ -5,7 +5,9 @@
  * and joins its creator's thread group. vfork shares the memory and keeps the parent waiting until
  * the child calls execve or exits.
  */
+import { isPlatformLimitError, type AddressSpace, type Context } from '@tsvisor/platform-api';
 import { Errno, fail } from '../errno.js';
+import type { MemoryManager } from '../mm/memory-manager.js';
 import { FdTable } from '../vfs/fd-table.js';
 import { checkProcessLimit } from './credentials.js';
 import { holdFdTable, holdMemory } from './shared-resources.js';
@@ -99,6 +101,19 @@ function childSignals(task: Task, request: CloneRequest): SignalState {
 }
 
 /**
+ * Calls `create`, failing with EAGAIN when the platform has reached a limit, as clone does when a
+ * thread or process limit is reached. Any other error is the platform's and propagates.
+ */
+function withinPlatformLimits<T>(create: () => T): T {
+  try {
+    return create();
+  } catch (error) {
+    if (isPlatformLimitError(error)) fail(Errno.EAGAIN);
+    throw error;
+  }
+}
+
+/**
  * Creates a task from `task` as clone(2) describes and starts it. Returns the new thread id, or
  * for CLONE_VFORK a promise of it that settles when the child calls execve or exits.
  */
@@ -107,9 +122,29 @@ export function cloneTask(task: Task, request: CloneRequest): number | Promise<n
   checkProcessLimit(task);
   const { flags } = request;
   const kernel = task.kernel;
+
+  // The platform's resources come first, so that a platform limit fails the call before anything
+  // else was created.
+  const context: Context = withinPlatformLimits(() => kernel.platform.newContext());
+  let addressSpace: AddressSpace | undefined;
+  if (!has(flags, CloneFlag.VM)) {
+    try {
+      addressSpace = withinPlatformLimits(() => kernel.platform.newAddressSpace());
+    } catch (error) {
+      context.release();
+      throw error;
+    }
+  }
   const tid = kernel.allocateTid();
 
-  const mm = has(flags, CloneFlag.VM) ? task.mm : task.mm.fork(kernel.platform.newAddressSpace());
+  let mm: MemoryManager;
+  try {
+    mm = addressSpace === undefined ? task.mm : task.mm.fork(addressSpace);
+  } catch (error) {
+    addressSpace?.release();
+    context.release();
+    throw error;
+  }
   let fdTable: FdTable;
   try {
     fdTable = has(flags, CloneFlag.FILES) ? task.fdTable : task.fdTable.fork();
@@ -118,6 +153,7 @@ export function cloneTask(task: Task, request: CloneRequest): number | Promise<n
       mm.release();
       mm.addressSpace.release();
     }
+    context.release();
     throw error;
   }
   holdMemory(mm);
@@ -145,6 +181,7 @@ export function cloneTask(task: Task, request: CloneRequest): number | Promise<n
     // The threads of a group share credentials, so a change made by one applies to all.
     creds: has(flags, CloneFlag.THREAD) ? task.creds : { ...task.creds },
     signals: childSignals(task, request),
+    context,
   });
   child.name = task.name;
   child.regs.copyFrom(task.regs);

@@ -48,6 +48,8 @@ export interface TaskInit {
   readonly exePath: string;
   readonly creds: Credentials;
   readonly signals?: SignalState;
+  /** The task's platform context, when the creator made it already; otherwise the task makes one. */
+  readonly context?: Context;
 }
 
 /** Cancels a wait that block() started. */
@@ -117,7 +119,7 @@ export class Task {
     this.signals = init.signals ?? new SignalState();
     this.name = init.exePath.slice(init.exePath.lastIndexOf('/') + 1).slice(0, 15);
     this.regs.reset();
-    this.context = kernel.platform.newContext();
+    this.context = init.context ?? kernel.platform.newContext();
   }
 
   get tgid(): number {
