@@ -33,7 +33,7 @@ interface Fixture {
   mm: MemoryManager;
 }
 
-const LAYOUT = { minAddress: 0x10000, maxAddress: 0x7ff000000000, mmapTop: 0x7fe000000000 };
+const LAYOUT = { minAddress: 0x10000, maxAddress: 0x7ff000000000, stackTop: 0x7ff000000000, maxStackSize: 8 * 1024 * 1024, mmapTop: 0x7fe000000000 };
 const BASE = 0x100000000;
 
 /** Reads application memory the way the program would: through the platform's page mappings. */

@@ -5,7 +5,7 @@
  */
 import type { Platform } from '@tsvisor/platform-api';
 import { DEFAULT_CAPACITY, MemoryFile } from '../memory/memory-file.js';
-import type { MemoryLayout } from '../mm/memory-manager.js';
+import { computeLayout, DEFAULT_STACK_LIMIT, type MemoryLayout } from '../mm/layout.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { FutexTable } from './futex.js';
 import { killGroupBySignal } from './signals/send.js';
@@ -18,17 +18,11 @@ export interface KernelOptions {
   readonly strace?: (line: string) => void;
 }
 
-/** Size of the main thread's stack VMA, as RLIMIT_STACK's default soft limit. */
-export const STACK_SIZE = 8 * 1024 * 1024;
-
 /** The lowest address Linux lets a program map by default (vm.mmap_min_addr). */
 const MMAP_MIN_ADDR = 0x10000;
 
 /** Top of user memory on x86-64 with 4-level page tables, less the guard page Linux keeps. */
 const TASK_SIZE = 0x7ffffffff000;
-
-/** Distance between the top of the stack and the first mmap, as Linux's minimum stack gap. */
-const MMAP_GAP = 128 * 1024 * 1024;
 
 /** Linux's default pid_max: ids wrap around below it, skipping ids still in use. */
 const PID_MAX = 4194304;
@@ -54,9 +48,12 @@ function memoryFileCapacity(platform: Platform): number {
 
 export class Kernel {
   readonly memoryFile: MemoryFile;
+  /**
+   * The platform's usable address range, with the stack and mmap area placed for the default stack
+   * limit. A new memory manager starts with it, and execve replaces it by the layout for the
+   * process's RLIMIT_STACK.
+   */
   readonly layout: MemoryLayout;
-  /** Top of the main thread's stack. */
-  readonly stackTop: number;
   /** Monotonic time at which the kernel started, in nanoseconds, for sysinfo's uptime. */
   readonly bootTime = process.hrtime.bigint();
   /** The sentry's CPU time when the kernel started, in microseconds, for the CPU-time clocks. */
@@ -101,13 +98,9 @@ export class Kernel {
       this.rejectInitExit = reject;
     });
     this.memoryFile = new MemoryFile(memoryFileCapacity(platform));
+    const minAddress = Math.max(platform.minUserAddress, MMAP_MIN_ADDR);
     const maxAddress = Math.min(platform.maxUserAddress, TASK_SIZE);
-    this.stackTop = maxAddress;
-    this.layout = {
-      minAddress: Math.max(platform.minUserAddress, MMAP_MIN_ADDR),
-      maxAddress,
-      mmapTop: maxAddress - STACK_SIZE - MMAP_GAP,
-    };
+    this.layout = computeLayout(minAddress, maxAddress, BigInt(DEFAULT_STACK_LIMIT));
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
  * Resource limits (getrlimit, setrlimit, prlimit64) of a thread group, with Linux's defaults for a
  * process started by init. The sandbox's init starts with the host's limits instead.
- * NOTE: only RLIMIT_NPROC (fork and clone), RLIMIT_MEMLOCK and RLIMIT_DATA are enforced. The main
- * thread's stack is always STACK_SIZE bytes, and the descriptor table does not check RLIMIT_NOFILE.
+ * NOTE: only RLIMIT_NPROC (fork and clone), RLIMIT_MEMLOCK, RLIMIT_DATA and RLIMIT_STACK are
+ * enforced. RLIMIT_STACK is read at execve only, where it places the stack and the mmap area. The
+ * descriptor table does not check RLIMIT_NOFILE.
  */
 import { Errno } from '../errno.js';
 

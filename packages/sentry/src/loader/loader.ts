@@ -13,7 +13,9 @@
 import { Errno, errnoName, SysError } from '../errno.js';
 import type { Task } from '../kernel/task.js';
 import { PAGE_SIZE } from '../memory/memory-file.js';
+import { Rlimit } from '../kernel/limits.js';
 import { Prot } from '../mm/flags.js';
+import { computeLayout } from '../mm/layout.js';
 import { PATH_MAX } from '../vfs/flags.js';
 import { pageDown, pageUp } from '../mm/memory-manager.js';
 import type { FileDescription } from '../vfs/file.js';
@@ -201,16 +203,19 @@ async function loadInterpreter(task: Task, path: string): Promise<LoadedImage> {
  * manager and points the task's registers at the entry. Throws ExecError for files that cannot run.
  */
 export async function loadExecutable(task: Task, file: FileDescription, args: ExecArguments): Promise<void> {
+  const { minAddress, maxAddress } = task.mm.layout;
+  task.mm.layout = computeLayout(minAddress, maxAddress, task.threadGroup.limits.get(Rlimit.STACK).cur);
+
   const program = await loadImage(task, file, 'program');
   task.mm.setBrkStart(program.end);
   const interpreter = program.interpreter === undefined ? undefined : await loadInterpreter(task, program.interpreter);
 
-  const kernel = task.kernel;
+  const stackTop = task.mm.layout.stackTop;
   const stackProt = Prot.READ | Prot.WRITE | (program.execStack ? Prot.EXEC : 0);
-  task.mm.mapAnonymous(kernel.stackTop - INITIAL_STACK_SIZE, INITIAL_STACK_SIZE, stackProt, { name: '[stack]', growsDown: true });
+  task.mm.mapAnonymous(stackTop - INITIAL_STACK_SIZE, INITIAL_STACK_SIZE, stackProt, { name: '[stack]', growsDown: true });
   const { hwcap, hwcap2 } = hostCapabilities();
   const creds = task.creds;
-  const rsp = writeInitialStack(task.mm, kernel.stackTop, {
+  const rsp = writeInitialStack(task.mm, stackTop, {
     argv: args.argv,
     envp: args.envp,
     execFn: args.execFn,

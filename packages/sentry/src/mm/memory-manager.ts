@@ -20,9 +20,9 @@
 import createDebug from 'debug';
 import { Access, type AddressSpace } from '@tsvisor/platform-api';
 import { Errno, fail } from '../errno.js';
-import { STACK_SIZE } from '../kernel/kernel.js';
 import { PAGE_SIZE, type MemoryFile } from '../memory/memory-file.js';
 import { MremapFlag, PROT_ACCESS_MASK, Prot } from './flags.js';
+import { STACK_GUARD_GAP, type MemoryLayout } from './layout.js';
 import { RangeMap, type Range } from './range-map.js';
 
 const log = createDebug('tsvisor:sentry:mm');
@@ -33,8 +33,7 @@ export const EAGER_COMMIT_LIMIT = 16 * 1024 * 1024;
 /** A fault on an uncommitted page commits the aligned window of this size around it. */
 const FAULT_COMMIT_WINDOW = 1024 * 1024;
 
-/** Free space Linux keeps between a growing stack and the mapping below it (stack_guard_gap). */
-const STACK_GUARD_GAP = 256 * PAGE_SIZE;
+export type { MemoryLayout } from './layout.js';
 
 export interface Vma extends Range {
   /** PROT_READ, PROT_WRITE and PROT_EXEC bits. */
@@ -63,15 +62,6 @@ export interface MappedFile {
 /** Pages of [start, end) are backed by the memory file from byte `offset` on. */
 interface Committed extends Range {
   offset: number;
-}
-
-export interface MemoryLayout {
-  /** Lowest mappable address. */
-  readonly minAddress: number;
-  /** First address above user memory. */
-  readonly maxAddress: number;
-  /** mmap without a hint allocates downwards from here. */
-  readonly mmapTop: number;
 }
 
 export interface MapOptions {
@@ -153,7 +143,8 @@ export class MemoryManager {
   constructor(
     readonly memoryFile: MemoryFile,
     readonly addressSpace: AddressSpace,
-    readonly layout: MemoryLayout,
+    /** Replaced by execve, before it maps anything, with the layout for the new stack limit. */
+    public layout: MemoryLayout,
   ) {}
 
   /** Sets the heap to start (empty) at `addr`, rounded up to a page. */
@@ -723,8 +714,10 @@ export class MemoryManager {
   /**
    * Extends a growing stack (MAP_GROWSDOWN, or the main stack) down to the page of `addr` when
    * `addr` lies in the gap below it, and returns the VMA now containing `addr`. The main stack
-   * grows to at most STACK_SIZE bytes, and no stack grows within STACK_GUARD_GAP of the mapping below.
-   * NOTE: the main stack's limit is the default RLIMIT_STACK, not the task's current limit.
+   * grows to at most layout.maxStackSize bytes, and no stack grows within STACK_GUARD_GAP of the
+   * mapping below.
+   * NOTE: Linux checks the current RLIMIT_STACK on every growth, but this uses the limit that was
+   * in force at execve, so a setrlimit after execve does not change how far the stack can grow.
    */
   private growDown(addr: number): Vma | undefined {
     const index = this.vmas.lowerBound(addr);
@@ -733,7 +726,7 @@ export class MemoryManager {
     const start = pageDown(addr);
     const below = this.vmas.items[index - 1];
     if (below !== undefined && below.end + STACK_GUARD_GAP > start) return undefined;
-    if (above.name === '[stack]' && this.layout.maxAddress - start > STACK_SIZE) return undefined;
+    if (above.name === '[stack]' && this.layout.stackTop - start > this.layout.maxStackSize) return undefined;
 
     this.vmas.insert({ ...above, start, end: above.start });
     this.coalesce(start, above.end);

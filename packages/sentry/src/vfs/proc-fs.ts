@@ -265,7 +265,7 @@ export class ProcFilesystem implements Filesystem {
   private fileContents(name: ProcessFile, target: Task, reader: Task): Buffer {
     switch (name) {
       case 'maps':
-        return Buffer.from(formatMaps(target.mm, target.kernel.stackTop), 'latin1');
+        return Buffer.from(formatMaps(target.mm, target.mm.layout.stackTop), 'latin1');
       case 'stat':
         return Buffer.from(formatStat(target, reader, (timeNs) => ticksSince(target.kernel.bootTime, timeNs)));
       case 'status':
