@@ -106,7 +106,7 @@ Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ReleaseVcpu(const Napi::CallbackInfo& info) {
-  auto* handle = Unwrap<VcpuHandle>(info[0], "context");
+  auto* handle = Unwrap<VcpuHandle>(info[0], "vCPU");
   // Parking waits until the vCPU thread has returned from `notify`, and it never calls it again.
   handle->vm->ParkVcpu(std::move(handle->vcpu));
   handle->notify.Release();
@@ -137,7 +137,7 @@ Napi::Value Result(const Napi::CallbackInfo& info, VcpuHandle* handle, int vecto
 // run(vcpu, addressSpace, addressSpaceId, registers, spinNs): the exit vector, or -1 when the
 // exit will be announced through onExit and collected with finish().
 Napi::Value Run(const Napi::CallbackInfo& info) {
-  auto* handle = Unwrap<VcpuHandle>(info[0], "context");
+  auto* handle = Unwrap<VcpuHandle>(info[0], "vCPU");
   auto* as = Unwrap<AddressSpace>(info[1], "address space");
   uint64_t as_id = ToU64(info[2]);
   uint8_t* regs = RegistersPointer(info[3]);
@@ -147,20 +147,28 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Finish(const Napi::CallbackInfo& info) {
-  auto* handle = Unwrap<VcpuHandle>(info[0], "context");
+  auto* handle = Unwrap<VcpuHandle>(info[0], "vCPU");
   uint8_t* regs = RegistersPointer(info[1]);
   int vector = Guard(info.Env(), [&] { return handle->vcpu->Finish(regs); });
   return Result(info, handle, vector);
 }
 
+Napi::Value TakeInterrupt(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), Unwrap<VcpuHandle>(info[0], "vCPU")->vcpu->TakeInterrupt());
+}
+
+Napi::Value MaxVcpus(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), Unwrap<Vm>(info[0], "VM")->MaxVcpus());
+}
+
 Napi::Value Interrupt(const Napi::CallbackInfo& info) {
-  Unwrap<VcpuHandle>(info[0], "context")->vcpu->Interrupt();
+  Unwrap<VcpuHandle>(info[0], "vCPU")->vcpu->Interrupt();
   return info.Env().Undefined();
 }
 
 // exitInfo(vcpu, out): out[0] = error code, out[1] = CR2, as signed 64-bit values in doubles.
 Napi::Value ExitInfo(const Napi::CallbackInfo& info) {
-  auto* handle = Unwrap<VcpuHandle>(info[0], "context");
+  auto* handle = Unwrap<VcpuHandle>(info[0], "vCPU");
   auto out = info[1].As<Napi::Float64Array>();
   out[0] = double(int64_t(handle->vcpu->exit_error()));
   out[1] = double(int64_t(handle->vcpu->exit_cr2()));
@@ -247,6 +255,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["run"] = Napi::Function::New(env, Run);
   exports["finish"] = Napi::Function::New(env, Finish);
   exports["interrupt"] = Napi::Function::New(env, Interrupt);
+  exports["takeInterrupt"] = Napi::Function::New(env, TakeInterrupt);
+  exports["maxVcpus"] = Napi::Function::New(env, MaxVcpus);
   exports["exitInfo"] = Napi::Function::New(env, ExitInfo);
   exports["hostIsVirtualMachine"] = Napi::Function::New(env, HostIsVirtualMachine);
   exports["probe"] = Napi::Function::New(env, Probe);

@@ -687,6 +687,12 @@ int Vcpu::DecodeSyscallEntry(uint8_t* regs) {
   return EXIT_SYSCALL;
 }
 
+bool Vcpu::TakeInterrupt() {
+  if (!interrupt_pending_.exchange(false)) return false;
+  __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+  return true;
+}
+
 void Vcpu::Interrupt() {
   interrupt_pending_.store(true);
   __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);

@@ -43,6 +43,11 @@ class Vcpu {
   // Makes the current or next run return EXIT_INTERRUPTED. Any thread.
   void Interrupt();
 
+  // Clears an interrupt that arrived too late to end the last run, and reports whether there was
+  // one, so that a pool can hand it to the context instead of the vCPU's next user. JS thread,
+  // between runs.
+  bool TakeInterrupt();
+
   // Ends a run in progress and waits until the vCPU thread is idle and has returned from `notify`,
   // so the caller may free what `notify` refers to. The vCPU stays usable through Reset.
   void Park();

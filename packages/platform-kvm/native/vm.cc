@@ -227,6 +227,14 @@ uint8_t* Vm::FileHost(uint64_t gpa, uint64_t length) {
   return nullptr;
 }
 
+int Vm::MaxVcpus() const {
+  int max = ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+  // Kernels without KVM_CAP_MAX_VCPUS recommend KVM_CAP_NR_VCPUS instead (KVM API documentation).
+  if (max <= 0) max = ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+  if (max <= 0) max = 1;
+  return max < int(VCPU_MAX) ? max : int(VCPU_MAX);
+}
+
 int Vm::AllocVcpuIndex() {
   for (size_t i = 0; i < vcpu_used_.size(); i++) {
     if (!vcpu_used_[i]) {
@@ -234,7 +242,7 @@ int Vm::AllocVcpuIndex() {
       return int(i);
     }
   }
-  Throw("too many contexts: a KVM platform runs at most " + std::to_string(VCPU_MAX) + " at once");
+  Throw("too many vCPUs: the guest kernel has blocks for " + std::to_string(VCPU_MAX));
 }
 
 void Vm::FreeVcpuIndex(int index) { vcpu_used_[index] = false; }

@@ -80,6 +80,10 @@ class Vm {
   // are not all inside one file's slots.
   uint8_t* FileHost(uint64_t gpa, uint64_t length);
 
+  // The number of vCPUs this VM can run at once: KVM's maximum for one VM (KVM_CAP_MAX_VCPUS), and
+  // no more than the guest kernel's memory has vCPU blocks for.
+  int MaxVcpus() const;
+
   // vCPU block numbers are handed out and returned here.
   int AllocVcpuIndex();
   void FreeVcpuIndex(int index);

@@ -1,7 +1,7 @@
 /**
  * The whole surface of the KVM platform's C++ addon (native/addon.cc). Handles are opaque externals,
  * freed only by the matching release function. Every function runs on the JavaScript thread; the
- * vCPU threads behind a context call back through `onExit` only.
+ * vCPU threads call back through `onExit` only.
  */
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -42,8 +42,8 @@ export interface NativeAddon {
   unmap(as: AddressSpaceHandle, addr: number, length: number): void;
 
   /**
-   * Returns a vCPU for a new context: a parked one reset to the state of a new vCPU, or else a new
-   * one, booted, with its thread started. `onExit` runs when a pending run has finished.
+   * Returns a vCPU: a parked one reset to the state of a new vCPU, or else a new one, booted, with
+   * its thread started. `onExit` runs when a pending run has finished.
    */
   createVcpu(vm: VmHandle, onExit: () => void): VcpuHandle;
   /**
@@ -61,6 +61,13 @@ export interface NativeAddon {
   finish(vcpu: VcpuHandle, registers: ArrayBuffer): number;
   /** Makes the current or next run return EXIT_INTERRUPTED. */
   interrupt(vcpu: VcpuHandle): void;
+  /**
+   * Clears an interrupt that arrived after the last run had already ended, and returns whether
+   * there was one. Call it between runs only.
+   */
+  takeInterrupt(vcpu: VcpuHandle): boolean;
+  /** How many vCPUs the VM can have at once: KVM_CAP_MAX_VCPUS, capped by the guest kernel's vCPU blocks. */
+  maxVcpus(vm: VmHandle): number;
   /** Stores the last exception's error code and CR2 into out[0] and out[1]. */
   exitInfo(vcpu: VcpuHandle, out: Float64Array): void;
 }

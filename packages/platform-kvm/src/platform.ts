@@ -1,13 +1,15 @@
 /**
- * The KVM platform: one VM per platform instance, guest page tables per address space, a vCPU and
- * its native thread per context. A released context's vCPU is parked in the VM and reused by the
- * next context until close(). The application runs in guest ring 3 under a guest kernel that
- * turns every system call and exception into an exit to the host.
+ * The KVM platform: one VM per platform instance, guest page tables per address space, and a pool
+ * of vCPUs, each with its native thread, that runs whichever contexts are switching. The
+ * application runs in guest ring 3 under a guest kernel that turns every system call and
+ * exception into an exit to the host.
  */
+import * as os from 'node:os';
 import type { Platform, PlatformOptions, PlatformSupports } from '@tsvisor/platform-api';
 import { KvmAddressSpace } from './address-space.js';
 import { KvmContext } from './context.js';
 import { loadNative, type NativeAddon, type VmHandle } from './native.js';
+import { VcpuPool } from './vcpu-pool.js';
 
 /**
  * How long a switch spins for the exit before it returns a promise. A system call round trip on
@@ -15,6 +17,13 @@ import { loadNative, type NativeAddon, type VmHandle } from './native.js';
  * synchronous.
  */
 export const DEFAULT_SPIN_MICROSECONDS = 200;
+
+/**
+ * vCPUs per host CPU that the pool creates by default. More vCPUs than host CPUs let threads that
+ * spin in application code run side by side with threads making system calls, and the number
+ * stays small because every vCPU has a host thread.
+ */
+export const DEFAULT_VCPUS_PER_HOST_CPU = 4;
 
 /** The first address above the lower half of a 48-bit address space, which guest ring 3 may use. */
 const USER_ADDRESS_END = 0x8000_0000_0000;
@@ -32,9 +41,14 @@ export class KvmPlatform implements Platform {
   private readonly spinNs: number;
   private readonly addressSpaces = new Set<KvmAddressSpace>();
   private readonly contexts = new Set<KvmContext>();
+  private readonly pool: VcpuPool;
   private nextAddressSpaceId = 1;
 
-  /** Options: `spinMicroseconds`, how long a switch waits synchronously (default DEFAULT_SPIN_MICROSECONDS). */
+  /**
+   * Options: `spinMicroseconds`, how long a switch waits synchronously (default
+   * DEFAULT_SPIN_MICROSECONDS), and `maxVcpus`, the size of the vCPU pool (default
+   * DEFAULT_VCPUS_PER_HOST_CPU per host CPU, at most what KVM allows one VM).
+   */
   constructor(options: PlatformOptions = {}) {
     const spin = options.spinMicroseconds ?? DEFAULT_SPIN_MICROSECONDS;
     if (typeof spin !== 'number' || !Number.isFinite(spin) || spin < 0) {
@@ -44,6 +58,19 @@ export class KvmPlatform implements Platform {
     this.native = loadNative();
     this.vm = this.native.createVm();
     this.maxFileSize = this.native.vmFileSpan(this.vm);
+
+    const kvmMax = this.native.maxVcpus(this.vm);
+    const maxVcpus = options.maxVcpus ?? Math.min(kvmMax, DEFAULT_VCPUS_PER_HOST_CPU * os.availableParallelism());
+    if (typeof maxVcpus !== 'number' || !Number.isInteger(maxVcpus) || maxVcpus < 1 || maxVcpus > kvmMax) {
+      this.native.closeVm(this.vm);
+      throw new TypeError(`kvm: maxVcpus must be an integer between 1 and ${kvmMax}, got ${String(maxVcpus)}`);
+    }
+    this.pool = new VcpuPool(this.native, this.vm, maxVcpus);
+  }
+
+  /** Number of vCPUs the pool has created, for tests and diagnostics. */
+  get vcpuCount(): number {
+    return this.pool.size;
   }
 
   private get vmHandle(): VmHandle {
@@ -59,7 +86,8 @@ export class KvmPlatform implements Platform {
   }
 
   newContext(): KvmContext {
-    const ctx = new KvmContext(this.native, this.vmHandle, this.spinNs, (released) => this.contexts.delete(released));
+    void this.vmHandle; // throws once the platform was closed
+    const ctx = new KvmContext(this.native, this.pool, this.spinNs, (released) => this.contexts.delete(released));
     this.contexts.add(ctx);
     return ctx;
   }
@@ -68,6 +96,7 @@ export class KvmPlatform implements Platform {
     if (this.vm === undefined) return;
     for (const ctx of [...this.contexts]) ctx.release();
     for (const as of [...this.addressSpaces]) as.release();
+    this.pool.close();
     this.native.closeVm(this.vm);
     this.vm = undefined;
   }
