@@ -68,6 +68,8 @@ export class Kernel {
   init: ThreadGroup | undefined;
   /** The controlling terminal of init's session, when the sandbox's stdio includes a terminal. */
   terminal: Terminal | undefined;
+  /** Tasks created since the kernel started, threads included, as /proc/stat's processes line counts them. */
+  tasksCreated = 0;
 
   /**
    * The process group that receives SIGINT when the user presses Ctrl-C on runsc: the foreground
@@ -111,7 +113,9 @@ export class Kernel {
     for (;;) {
       const tid = this.nextTid;
       this.nextTid = tid + 1 >= PID_MAX ? RESERVED_PIDS : tid + 1;
-      if (!this.tasks.has(tid) && !this.threadGroups.has(tid) && !this.isProcessGroupOrSession(tid)) return tid;
+      if (this.tasks.has(tid) || this.threadGroups.has(tid) || this.isProcessGroupOrSession(tid)) continue;
+      this.tasksCreated++;
+      return tid;
     }
   }
 

@@ -366,6 +366,13 @@ export class MemoryManager {
     return total;
   }
 
+  /** Bytes of committed pages in [start, end). */
+  residentBytesIn(start: number, end: number): number {
+    let total = 0;
+    for (const piece of this.committed.overlapping(start, end)) total += Math.min(end, piece.end) - Math.max(start, piece.start);
+    return total;
+  }
+
   /** Returns whether every page of [start, end) belongs to some VMA. */
   isFullyMapped(start: number, end: number): boolean {
     let cursor = start;

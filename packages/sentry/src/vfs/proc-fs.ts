@@ -1,10 +1,11 @@
 /**
  * /proc, generated from the sentry's own state. It has /proc/self, the system files of
  * proc-system.ts, and a directory per sandbox process with the exe, cwd and root symlinks, the fd
- * directory, maps, stat, status, cmdline, comm, environ and the task directory of its threads. Each /proc/PID/fd/N
- * is a "magic" link: following it leads to the open file description itself, as on Linux. exe,
- * cwd and root are ordinary symlinks to canonical sandbox paths here, so they lead to the same
- * file only as long as it has not been renamed or removed.
+ * directory, maps, stat, statm, status, limits, mounts, cmdline, comm, environ and the task
+ * directory of its threads. Each /proc/PID/fd/N is a "magic" link: following it leads to the
+ * open file description itself, as on Linux. exe, cwd and root are ordinary symlinks to canonical
+ * sandbox paths here, so they lead to the same file only as long as it has not been renamed or
+ * removed.
  */
 import { Errno, fail } from '../errno.js';
 import { formatMaps } from '../mm/proc-maps.js';
@@ -14,8 +15,9 @@ import type { FileDescription, FileStat } from './file.js';
 import type { Filesystem } from './filesystem.js';
 import { O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY, S_IFDIR, S_IFLNK, S_IFREG } from './flags.js';
 import { PathFile } from './host-file.js';
-import { formatStat, formatStatus, readCmdline, readEnviron, ticksSince } from './proc-process.js';
-import { SYSTEM_FILES, type SystemFile, systemFileContents } from './proc-system.js';
+import { formatLimits } from './proc-limits.js';
+import { formatStat, formatStatm, formatStatus, readCmdline, readEnviron, ticksSince } from './proc-process.js';
+import { formatMounts, SYSTEM_FILES, type SystemFile, systemFileContents } from './proc-system.js';
 import { type FsStat, ST_NODEV, ST_NOEXEC, ST_NOSUID } from './statfs.js';
 import { SyntheticDirectory, type SyntheticEntry } from './synthetic-dir.js';
 import { SyntheticFile } from './synthetic-file.js';
@@ -37,7 +39,7 @@ const ROOT_INO = 1n;
 const SELF_INO = 2n;
 const FIRST_SYSTEM_INO = 3n;
 const PROCESS_LINKS = ['exe', 'cwd', 'root'] as const;
-const PROCESS_FILES = ['maps', 'stat', 'status', 'cmdline', 'comm', 'environ'] as const;
+const PROCESS_FILES = ['maps', 'stat', 'status', 'cmdline', 'comm', 'environ', 'limits', 'mounts', 'statm'] as const;
 const PROCESS_DIR_INDEX = 0xff;
 const FD_DIR_INDEX = 0xfe;
 const TASK_DIR_INDEX = 0xfd;
@@ -277,6 +279,13 @@ export class ProcFilesystem implements Filesystem {
       case 'environ':
         if (reader.creds.euid !== 0 && reader.creds.euid !== target.creds.euid) fail(Errno.EACCES);
         return readEnviron(target.mm);
+      case 'limits':
+        return Buffer.from(formatLimits(target.threadGroup.limits));
+      case 'mounts':
+        // Every process of the sandbox shares one mount namespace.
+        return Buffer.from(formatMounts(target.kernel));
+      case 'statm':
+        return Buffer.from(formatStatm(target.mm));
     }
   }
 

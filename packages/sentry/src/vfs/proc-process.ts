@@ -1,5 +1,5 @@
 /**
- * Contents of the per-process files of /proc (stat, status, cmdline, environ, comm), generated
+ * Contents of the per-process files of /proc (stat, statm, status, cmdline, environ, comm), generated
  * from the sentry's own thread groups, tasks and memory managers in the formats of Linux 6.x
  * (fs/proc/array.c and fs/proc/base.c).
  */
@@ -14,6 +14,8 @@ const CLOCK_TICKS_PER_SECOND = 100n;
 const PAGE_SIZE = 4096;
 /** The executable bit of a VMA's protection, PROT_EXEC. */
 const PROT_EXEC = 4;
+/** The writable bit of a VMA's protection, PROT_WRITE. */
+const PROT_WRITE = 2;
 /**
  * The queued signal limit that SigQ reports. NOTE: Linux prints RLIMIT_SIGPENDING, which it derives
  * from the machine's memory, so this fixed value is only a typical one.
@@ -99,8 +101,9 @@ export function formatStat(task: Task, reader: Task | undefined, ticksSinceBoot:
     parentPid(group),
     group.pgid,
     group.sid,
-    0, // tty_nr: the sandbox has no controlling terminal.
-    -1, // tpgid
+    group.tty === undefined ? 0 : encodeDevice(group.tty.rdev),
+    // Linux shows -1 without a controlling terminal, and 0 when it has no foreground group.
+    group.tty === undefined ? -1 : group.tty.foregroundPgid,
     0, // flags: the sentry has no PF_* task flags.
     0,
     0,
@@ -147,6 +150,34 @@ export function formatStat(task: Task, reader: Task | undefined, ticksSinceBoot:
     exitCode,
   ];
   return `${fields.join(' ')}\n`;
+}
+
+/**
+ * Formats /proc/PID/statm of `mm`, in pages: size resident shared text lib data dt. Shared counts
+ * the resident pages of file and shared mappings, data the private writable mappings and the
+ * stacks, and text the program's code range, as Linux's task_statm (fs/proc/task_mmu.c) does. lib
+ * and dt are always 0 since Linux 2.6.
+ */
+export function formatStatm(mm: MemoryManager): string {
+  let shared = 0;
+  let data = 0;
+  for (const vma of mm.vmas.items) {
+    if (vma.shared || vma.ino !== 0n) shared += mm.residentBytesIn(vma.start, vma.end);
+    if (vma.growsDown || (!vma.shared && (vma.prot & PROT_WRITE) !== 0)) data += vma.end - vma.start;
+  }
+  const code = codeRange(mm);
+  const fields = [mm.mappedBytes(), mm.residentBytes(), shared, code.end - code.start, 0, data, 0];
+  return `${fields.map((bytes) => Math.ceil(bytes / PAGE_SIZE)).join(' ')}\n`;
+}
+
+/**
+ * Converts a dev_t as stat returns it (glibc's encoding) to the 32-bit encoding of Linux's
+ * new_encode_dev, which stat's tty_nr uses: minor bits 0-7, major bits 8-19, upper minor bits 20-31.
+ */
+function encodeDevice(dev: bigint): number {
+  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
+  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
+  return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
 }
 
 function kilobytes(bytes: number): string {

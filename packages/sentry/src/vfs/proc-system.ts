@@ -1,12 +1,15 @@
 /**
  * Contents of the system-wide files of /proc: cpuinfo and meminfo read from the host (the sandbox
- * runs on the host's processors), and uptime, loadavg and mounts generated from the sentry's state.
+ * runs on the host's processors), and uptime, loadavg, mounts, stat, version and filesystems
+ * generated from the sentry's state.
  */
 import { readFileSync } from 'node:fs';
+import * as os from 'node:os';
 import type { Kernel } from '../kernel/kernel.js';
+import { formatProcStat } from './proc-stat.js';
 import { ST_NODEV, ST_NOEXEC, ST_NOSUID, ST_RDONLY } from './statfs.js';
 
-export const SYSTEM_FILES = ['cpuinfo', 'meminfo', 'uptime', 'loadavg', 'mounts'] as const;
+export const SYSTEM_FILES = ['cpuinfo', 'meminfo', 'uptime', 'loadavg', 'mounts', 'stat', 'version', 'filesystems'] as const;
 export type SystemFile = (typeof SYSTEM_FILES)[number];
 
 function hostFile(path: string): Buffer {
@@ -35,8 +38,22 @@ function formatLoadavg(kernel: Kernel): string {
   return `0.00 0.00 0.00 ${running}/${kernel.tasks.size} ${newest}\n`;
 }
 
+/**
+ * Filesystem types the sentry implements, as /proc/filesystems lists them. None needs a block
+ * device, so each line starts with "nodev".
+ */
+const FILESYSTEM_TYPES = ['host', 'tmpfs', 'proc'] as const;
+
+/**
+ * Formats /proc/version from the values uname returns. Linux adds who built the kernel and with
+ * which compiler in the brackets, which the sentry replaces by its own name.
+ */
+function formatVersion(): string {
+  return `Linux version ${os.release()} (tsvisor@sandbox) (tsvisor sentry) ${os.version()}\n`;
+}
+
 /** Formats /proc/mounts: one "source target type options 0 0" line per mount, / first. */
-function formatMounts(kernel: Kernel): string {
+export function formatMounts(kernel: Kernel): string {
   let text = '';
   for (const mount of kernel.vfs.mountList()) {
     const flags = mount.fs.statfs('', undefined).flags;
@@ -62,5 +79,11 @@ export function systemFileContents(name: SystemFile, kernel: Kernel): Buffer {
       return Buffer.from(formatLoadavg(kernel));
     case 'mounts':
       return Buffer.from(formatMounts(kernel));
+    case 'stat':
+      return Buffer.from(formatProcStat(kernel));
+    case 'version':
+      return Buffer.from(formatVersion());
+    case 'filesystems':
+      return Buffer.from(FILESYSTEM_TYPES.map((type) => `nodev\t${type}\n`).join(''));
   }
 }
