@@ -62,7 +62,7 @@ for (const platform of testPlatforms()) {
 
   test('pthread_create fails with EAGAIN', async () => {
     const result = await runInSandbox([program, '1000'], dir, ENV, { platform: capped });
-    // The main thread holds one context, so CONTEXT_CAP - 1 threads fit.
+    // The main thread uses one context, so CONTEXT_CAP - 1 threads fit.
     assert.is(
       result.stdout.toString(),
       `pthread_create failed after ${CONTEXT_CAP - 1} threads: EAGAIN\njoined ${CONTEXT_CAP - 1} threads\n`,
