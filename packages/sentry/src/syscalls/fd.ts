@@ -1,4 +1,4 @@
-/** close, close_range, dup, dup2, dup3 and fcntl's descriptor and status flag commands. */
+/** close, close_range, dup, dup2, dup3 and fcntl's descriptor, status flag and (through locks.ts) record lock commands. */
 import { Errno, fail } from '../errno.js';
 import { dropFdTable, holdFdTable, userCount } from '../kernel/shared-resources.js';
 import type { Task } from '../kernel/task.js';
@@ -14,6 +14,7 @@ import {
   O_LARGEFILE,
   SETFL_MASK,
 } from '../vfs/flags.js';
+import { F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLK, F_SETLKW, fcntlLock } from './locks.js';
 import { registerSyscall } from './table.js';
 
 // Descriptor and command arguments are C ints: only the low 32 bits of the registers count.
@@ -67,7 +68,7 @@ function dup3(task: Task, oldFd: number, newFd: number, flags: number): number {
   return task.fdTable.dup2(oldFd | 0, newFd | 0, (flags & O_CLOEXEC) !== 0);
 }
 
-function fcntl(task: Task, fdBits: number, commandBits: number, arg: number): number {
+function fcntl(task: Task, fdBits: number, commandBits: number, arg: number): number | Promise<number> {
   const table = task.fdTable;
   const fd = fdBits | 0;
   const command = commandBits | 0;
@@ -89,6 +90,13 @@ function fcntl(task: Task, fdBits: number, commandBits: number, arg: number): nu
       file.flags = (file.flags & ~SETFL_MASK) | (arg & SETFL_MASK);
       return 0;
     }
+    case F_GETLK:
+    case F_SETLK:
+    case F_SETLKW:
+    case F_OFD_GETLK:
+    case F_OFD_SETLK:
+    case F_OFD_SETLKW:
+      return fcntlLock(task, fd, command, arg);
     default:
       // Validate the descriptor first, as Linux does, so a bad fd is still EBADF.
       table.get(fd);
@@ -104,5 +112,5 @@ registerSyscall('dup3', dup3, { args: ['fd', 'fd', 'flags'] });
 registerSyscall('fcntl', fcntl, {
   args: ['fd', 'int', 'hex'],
   support: 'partial',
-  note: 'F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL and F_SETFL only; no locks, leases, owners or pipe sizes',
+  note: 'F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL and the record locks (F_GETLK, F_SETLK, F_SETLKW, F_OFD_*) only; no leases, owners, seals or pipe sizes',
 });

@@ -7,6 +7,7 @@ import './fd.js';
 import './futex.js';
 import './info.js';
 import './ioctl.js';
+import './locks.js';
 import './misc-fs.js';
 import './mmap.js';
 import './open.js';

@@ -6,6 +6,7 @@
 import { Errno, fail } from '../errno.js';
 import type { FileDescription } from './file.js';
 import { HostStream } from './host-stream.js';
+import { releasePosixLocks } from './locks.js';
 
 /** RLIMIT_NOFILE's default soft limit on Linux. */
 export const DEFAULT_MAX_FDS = 1024;
@@ -56,7 +57,10 @@ export class FdTable {
     const previous = this.files[fd];
     this.files[fd] = file;
     this.cloexec[fd] = cloexec;
-    previous?.decRef();
+    if (previous !== undefined) {
+      releasePosixLocks(this, previous);
+      previous.decRef();
+    }
   }
 
   /** Closes `fd`; throws EBADF when it is not open. */
@@ -64,6 +68,7 @@ export class FdTable {
     const file = this.get(fd);
     this.files[fd] = undefined;
     this.cloexec[fd] = false;
+    releasePosixLocks(this, file);
     file.decRef();
   }
 

@@ -6,6 +6,7 @@ import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
 import type { FileDescription, FileStat } from './file.js';
 import { ALWAYS_READY, type CancelWatch } from './poll-events.js';
+import { releaseDescriptionLocks } from './locks.js';
 import type { FsStat } from './statfs.js';
 import { O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_TRUNC, O_WRONLY } from './flags.js';
 
@@ -83,6 +84,8 @@ export abstract class FileBase implements FileDescription {
 
   decRef(): void {
     this.refs--;
-    if (this.refs === 0) this.release();
+    if (this.refs !== 0) return;
+    releaseDescriptionLocks(this);
+    this.release();
   }
 }
