@@ -2,8 +2,8 @@
  * Advisory file locks, end to end: static C programs, a Python lockf script and a Perl flock
  * one-liner run natively and in the sandbox on every platform and must print the same lines and
  * exit the same way. The C programs cover flock between descriptions, processes and exits, POSIX
- * record locks with F_GETLK, ranges, release on close and at exit, EDEADLK and EINTR, and open
- * file description locks.
+ * record locks with F_GETLK, ranges, release on close and at exit, EDEADLK and EINTR, open file
+ * description locks, and the threads of one process.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -18,8 +18,8 @@ const FIXTURES = path.join(__dirname, 'fixtures', 'locks');
 const PERL_FLOCK = 'open my $f, "<", "/etc/hostname" or die "open: $!"; flock($f, 1) or die "flock: $!"; print "shared lock on a read-only file\\n"';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-locks-'));
-for (const program of ['flock', 'records', 'ofd']) {
-  execFileSync('gcc', ['-static', '-O2', '-o', path.join(dir, program), path.join(FIXTURES, `${program}.c`)]);
+for (const program of ['flock', 'records', 'ofd', 'threads']) {
+  execFileSync('gcc', ['-static', '-pthread', '-O2', '-o', path.join(dir, program), path.join(FIXTURES, `${program}.c`)]);
 }
 
 const baseline = recordHostBaseline();
@@ -44,6 +44,12 @@ for (const platform of testPlatforms()) {
   test('open file description locks', async () => {
     const output = await compareWithNative(platform, [path.join(dir, 'ofd')], dir, ENV);
     assert.match(output.toString(), 'second open asks: write at 0 length 10 pid -1');
+  });
+
+  test('locks and threads', async () => {
+    const output = await compareWithNative(platform, [path.join(dir, 'threads')], dir, ENV);
+    assert.match(output.toString(), 'thread, write lock over the main thread\'s: 0');
+    assert.match(output.toString(), 'thread, wait for the lock: EBADF');
   });
 
   test('python lockf', async () => {
