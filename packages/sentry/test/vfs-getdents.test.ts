@@ -136,13 +136,43 @@ test('proc lists self, the system files and the process', async () => {
   const fd = await openDir('/proc');
   const entries = await readAll(fd, 64);
   await sandbox.call('close', fd);
-  assert.equal(entries.map((entry) => entry.name), ['.', '..', 'self', 'cpuinfo', 'meminfo', 'uptime', 'loadavg', 'mounts', '1']);
+  assert.equal(entries.map((entry) => entry.name), [
+    '.',
+    '..',
+    'self',
+    'cpuinfo',
+    'meminfo',
+    'uptime',
+    'loadavg',
+    'mounts',
+    'stat',
+    'version',
+    'filesystems',
+    '1',
+  ]);
   assert.is(entries[2].type, DT_LNK);
 
   const processFd = await openDir('/proc/self');
   const files = await readAll(processFd, 4096);
   await sandbox.call('close', processFd);
-  assert.equal(files.map((entry) => entry.name), ['.', '..', 'exe', 'cwd', 'root', 'fd', 'task', 'maps', 'stat', 'status', 'cmdline', 'comm', 'environ']);
+  assert.equal(files.map((entry) => entry.name), [
+    '.',
+    '..',
+    'exe',
+    'cwd',
+    'root',
+    'fd',
+    'task',
+    'maps',
+    'stat',
+    'status',
+    'cmdline',
+    'comm',
+    'environ',
+    'limits',
+    'mounts',
+    'statm',
+  ]);
 
   const fdsFd = await openDir('/proc/self/fd');
   const fds = await readAll(fdsFd, 4096);
