@@ -60,7 +60,7 @@ export interface SandboxOptions {
  */
 export class SandboxController {
   private kernel: Kernel | undefined;
-  private readonly early: number[] = [];
+  private readonly early: Array<() => void> = [];
 
   /** Sends `signal` (a number such as 2 for SIGINT) to the sandbox's foreground process group. */
   signalForeground(signal: number): void {
@@ -68,11 +68,27 @@ export class SandboxController {
       throw new RangeError(`signalForeground: invalid signal ${String(signal)}; pass a number from 1 to 64, such as 2 for SIGINT`);
     }
     if (this.kernel === undefined) {
-      this.early.push(signal);
+      this.early.push(() => this.signalForeground(signal));
       return;
     }
     const kernel = this.kernel;
     for (const group of kernel.processGroup(kernel.foregroundPgid)) sendGroupSignal(group, signal);
+  }
+
+  /**
+   * Sends `signal` (a number such as 10 for SIGUSR1) to the sandbox's init process only, as
+   * kill(2) with init's pid would.
+   */
+  signalInit(signal: number): void {
+    if (!Number.isInteger(signal) || signal < 1 || signal > 64) {
+      throw new RangeError(`signalInit: invalid signal ${String(signal)}; pass a number from 1 to 64, such as 10 for SIGUSR1`);
+    }
+    if (this.kernel === undefined) {
+      this.early.push(() => this.signalInit(signal));
+      return;
+    }
+    const init = this.kernel.init;
+    if (init !== undefined) sendGroupSignal(init, signal);
   }
 
   /**
@@ -88,7 +104,7 @@ export class SandboxController {
   attach(kernel: Kernel | undefined): void {
     this.kernel = kernel;
     if (kernel === undefined) return;
-    for (const signal of this.early.splice(0)) this.signalForeground(signal);
+    for (const send of this.early.splice(0)) send();
   }
 }
 
@@ -101,7 +117,11 @@ export interface SandboxResult {
 
 /** A problem with the program or the options, described in one line for users. */
 export class SandboxError extends Error {
-  constructor(message: string) {
+  /**
+   * @param errno The Linux errno with which execve would fail when the program cannot be run
+   *   (ENOENT when it is not found), so that callers can tell "not found" from "cannot execute".
+   */
+  constructor(message: string, readonly errno?: number) {
     super(message);
     this.name = 'SandboxError';
   }
@@ -159,7 +179,7 @@ function findProgram(vfs: Vfs, fs: FsContext, name: string, env: readonly string
       if (!(error instanceof SysError)) throw error;
     }
   }
-  throw new SandboxError(`${name}: command not found in PATH`);
+  throw new SandboxError(`${name}: command not found in PATH`, Errno.ENOENT);
 }
 
 /** Matches the /proc links to a process's executable, which the first program cannot use. */
@@ -177,13 +197,13 @@ function checkProgram(vfs: Vfs, fs: FsContext, path: string): void {
     if (!(error instanceof SysError)) throw error;
     if (error.errno === Errno.EACCES) {
       const stat = vfs.stat(fs, AT_FDCWD, toVfsPath(path), true);
-      if (isDir(stat.mode)) throw new SandboxError(`${path}: is a directory`);
+      if (isDir(stat.mode)) throw new SandboxError(`${path}: is a directory`, error.errno);
     }
     if (error.errno === Errno.ENOENT && PROC_EXE_LINK.test(path)) {
       // As for a Linux process that has no executable (a kernel thread), the link leads nowhere.
-      throw new SandboxError(`${path}: no such file or directory, because the sandbox runs no program yet for it to refer to; name the program by its path`);
+      throw new SandboxError(`${path}: no such file or directory, because the sandbox runs no program yet for it to refer to; name the program by its path`, error.errno);
     }
-    throw new SandboxError(`${path}: ${describeErrno(error.errno)}`);
+    throw new SandboxError(`${path}: ${describeErrno(error.errno)}`, error.errno);
   }
   executable.file.decRef();
 }
@@ -304,8 +324,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     try {
       resolved = await resolveProgram(task, { path: toVfsPath(programPath), dirfd: AT_FDCWD, argv: argv.map(toVfsPath), envp: [] });
     } catch (error) {
-      if (error instanceof ExecError) throw new SandboxError(`${programPath}: ${error.reason}`);
-      if (error instanceof SysError) throw new SandboxError(`${programPath}: ${describeErrno(error.errno)}`);
+      if (error instanceof ExecError) throw new SandboxError(`${programPath}: ${error.reason}`, error.errno);
+      if (error instanceof SysError) throw new SandboxError(`${programPath}: ${describeErrno(error.errno)}`, error.errno);
       throw error;
     }
     cleanup.unshift(() => resolved.program.file.decRef());
@@ -315,8 +335,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     try {
       await loadExecutable(task, resolved.program.file, { argv: resolved.argv, envp: env, execFn: resolved.filename });
     } catch (error) {
-      if (error instanceof ExecError) throw new SandboxError(`${programPath}: ${error.reason}`);
-      if (error instanceof SysError) throw new SandboxError(`${programPath}: cannot load: ${describeErrno(error.errno)}`);
+      if (error instanceof ExecError) throw new SandboxError(`${programPath}: ${error.reason}`, error.errno);
+      if (error instanceof SysError) throw new SandboxError(`${programPath}: cannot load: ${describeErrno(error.errno)}`, error.errno);
       throw error;
     }
 
