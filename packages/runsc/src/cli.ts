@@ -3,7 +3,7 @@
  * cause, and a non-zero exit status; --debug adds the details.
  */
 import createDebug from 'debug';
-import { PlatformUnavailableError } from '@tsvisor/platform-api';
+import { exitStatusFor, isUserError } from './exit-status.js';
 import { applyDebugFlags, defaultFlags, flagsHelp, parseFlags, UsageError, type Flags } from './flags.js';
 import { runDo } from './commands/do.js';
 import { runPlatforms } from './commands/platforms.js';
@@ -48,12 +48,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function report(error: unknown, flags: Flags): number {
-  const known = error instanceof UsageError
-    || error instanceof PlatformUnavailableError
-    || (error instanceof Error && error.name === 'SandboxError');
   const message = error instanceof Error ? error.message : String(error);
   const firstLine = message.split('\n')[0];
-  if (known) {
+  if (isUserError(error)) {
     process.stderr.write(`runsc: ${firstLine}\n`);
   } else {
     const hint = flags.debug ? '' : ' (run with --debug for details)';
@@ -62,6 +59,5 @@ function report(error: unknown, flags: Flags): number {
   if (flags.debug && error instanceof Error && error.stack) {
     process.stderr.write(`${error.stack}\n`);
   }
-  if (error instanceof UsageError) return 2;
-  return known ? 1 : 70;
+  return exitStatusFor(error);
 }

@@ -66,21 +66,60 @@ test('env assignment reaches the program', () => {
   assert.is(result.status, 0);
 });
 
-test('missing program is one line', () => {
+/** Runs `argv` through coreutils env, which exits 127 when it is not found and 126 when it cannot be executed. */
+function nativeExec(...argv: string[]) {
+  const result = spawnSync('/usr/bin/env', ['--', ...argv], { encoding: 'utf8' });
+  return { status: result.status, stderr: result.stderr };
+}
+
+test('missing program exits 127', () => {
   const result = runsc('do', '--', '/nonexistent/program');
-  assert.is.not(result.status, 0);
+  assert.is(result.status, 127);
+  assert.is(result.status, nativeExec('/nonexistent/program').status);
   assertOneLineError(result.stderr, /^runsc: .*\/nonexistent\/program.*no such file or directory/i);
 });
 
-test('non-ELF file is one line', () => {
+test('program not in PATH exits 127', () => {
+  const result = runsc('do', '--', 'tsvisor-no-such-program');
+  assert.is(result.status, 127);
+  assert.is(result.status, nativeExec('tsvisor-no-such-program').status);
+  assertOneLineError(result.stderr, /^runsc: tsvisor-no-such-program: command not found in PATH$/);
+});
+
+test('empty program name exits 127', () => {
+  const result = runsc('do', '--', '');
+  assert.is(result.status, 127);
+  assert.is(result.status, nativeExec('').status);
+  assertOneLineError(result.stderr, /^runsc: the program name is empty; name a program, as in runsc do -- \/bin\/ls$/);
+});
+
+test('program that cannot be executed exits 126', () => {
   // Not under the host's /tmp, which the sandbox's own tmpfs hides.
   const dir = fs.mkdtempSync(path.join('/var/tmp', 'runsc-test-'));
-  const file = path.join(dir, 'notes.txt');
-  fs.writeFileSync(file, 'just text\n', { mode: 0o755 });
-  const result = runsc('do', '--', file);
-  fs.rmSync(dir, { recursive: true });
-  assert.is.not(result.status, 0);
-  assertOneLineError(result.stderr, /^runsc: .*notes\.txt.*(not an ELF|exec format)/i);
+  const text = path.join(dir, 'notes.txt');
+  fs.writeFileSync(text, 'just text\n', { mode: 0o755 });
+  const unreadable = path.join(dir, 'unreadable');
+  fs.copyFileSync(BUSYBOX, unreadable);
+  fs.chmodSync(unreadable, 0o644);
+  const cases: Array<[string, RegExp]> = [
+    [unreadable, /^runsc: .*unreadable: permission denied$/],
+    ['/usr', /^runsc: \/usr: is a directory$/],
+  ];
+  try {
+    for (const [program, message] of cases) {
+      const result = runsc('do', '--', program);
+      assert.is(result.status, 126, program);
+      assert.is(result.status, nativeExec(program).status, `${program} natively`);
+      assertOneLineError(result.stderr, message);
+    }
+
+    // env is no reference here: glibc's execvp runs a file without a "#!" line with /bin/sh.
+    const result = runsc('do', '--', text);
+    assert.is(result.status, 126, text);
+    assertOneLineError(result.stderr, /^runsc: .*notes\.txt.*(not an ELF|exec format)/i);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
 });
 
 test('dynamic executable runs like natively', () => {
@@ -93,8 +132,22 @@ test('dynamic executable runs like natively', () => {
 
 test('unknown platform lists installed ones', () => {
   const result = runsc('do', '--platform=nonesuch', '--', BUSYBOX, 'true');
-  assert.is.not(result.status, 0);
+  assert.is(result.status, 1);
   assertOneLineError(result.stderr, /^runsc: unknown platform "nonesuch"; installed: .*ptrace \(available\)/);
+});
+
+test('repeated env name keeps the last value', () => {
+  const result = runsc('do', '--env=TSVISOR_TEST_VALUE=1', '--env=TSVISOR_TEST_VALUE=2', '--', BUSYBOX, 'env');
+  const lines = result.stdout.split('\n').filter((line) => line.startsWith('TSVISOR_TEST_VALUE='));
+  assert.equal(lines, ['TSVISOR_TEST_VALUE=2']);
+  assert.is(result.status, 0);
+});
+
+test('env assignment replaces the host value', () => {
+  const result = runsc('do', '--env=HOME=/sandbox-home', '--', BUSYBOX, 'env');
+  const lines = result.stdout.split('\n').filter((line) => line.startsWith('HOME='));
+  assert.equal(lines, ['HOME=/sandbox-home']);
+  assert.is(result.status, 0);
 });
 
 test('missing program argument is a usage error', () => {

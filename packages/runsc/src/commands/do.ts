@@ -1,7 +1,9 @@
 import * as os from 'node:os';
 import { loadPlatformModule } from '@tsvisor/platform-api';
-import { runSandbox, SandboxController } from '@tsvisor/sentry';
+import { runSandbox, SandboxController, SandboxError } from '@tsvisor/sentry';
+import { buildEnvironment } from '../environment.js';
 import { applyDebugFlags, flagsHelp, parseFlags, UsageError, type Flags } from '../flags.js';
+import { forwardSignals } from '../signals.js';
 
 /** `runsc do [FLAGS] [--] PROGRAM [ARGS...]`: runs one program and returns its exit status. */
 export async function runDo(args: string[], flags: Flags): Promise<number> {
@@ -15,31 +17,24 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
   if (argv.length === 0) {
     throw new UsageError('missing program; usage: runsc do [FLAGS] [--] PROGRAM [ARGS...]');
   }
+  if (argv[0] === '') {
+    // execve of "" fails with ENOENT, so this is reported as a program that is not found.
+    throw new SandboxError('the program name is empty; name a program, as in runsc do -- /bin/ls', os.constants.errno.ENOENT);
+  }
   if (flags.network !== 'none') {
     throw new UsageError(`--network=${flags.network} is not supported; the sandbox has no network, use --network=none`);
   }
 
   for (const specifier of flags.platformModules) loadPlatformModule(specifier);
 
-  const env = Object.entries(process.env)
-    .filter((entry): entry is [string, string] => entry[1] !== undefined)
-    .map(([name, value]) => `${name}=${value}`);
-  for (const assignment of flags.env) {
-    if (assignment.indexOf('=') < 1) throw new UsageError(`--env needs NAME=VALUE, got "${assignment}"`);
-    env.push(assignment);
-  }
+  const env = buildEnvironment(process.env, flags.env);
 
   const cwd = flags.cwd ?? process.cwd();
   const tmpfsMounts = flags.tmpfs ?? (flags.cwd === undefined ? tmpfsKeepingVisible(cwd) : undefined);
 
-  // The keys a terminal turns into signals (Ctrl-C, Ctrl-\, Ctrl-Z), window size changes and
-  // termination requests go to the foreground process group of the sandbox's terminal, as the
-  // terminal would send them. Handling SIGTSTP also keeps runsc itself from stopping while the
-  // sandbox runs. runsc exits when the sandbox's init does.
+  // Signals sent to runsc go into the sandbox; runsc exits when the sandbox's init does.
   const controller = new SandboxController();
-  const forward = (signal: NodeJS.Signals): void => controller.signalForeground(os.constants.signals[signal]);
-  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGWINCH', 'SIGTERM', 'SIGHUP'];
-  for (const signal of forwarded) process.on(signal, forward);
+  const stopForwarding = forwardSignals(controller);
   // runSandbox restores the terminal when it returns or throws; this covers a process.exit()
   // elsewhere that ends runsc before that.
   const restoreTerminal = (): void => controller.restoreTerminal();
@@ -57,7 +52,7 @@ export async function runDo(args: string[], flags: Flags): Promise<number> {
     });
     return result.status;
   } finally {
-    for (const signal of forwarded) process.off(signal, forward);
+    stopForwarding();
     process.off('exit', restoreTerminal);
   }
 }
