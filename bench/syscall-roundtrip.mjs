@@ -24,7 +24,8 @@ function which(program) {
 }
 
 function buildProgram() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-bench-'));
+  // Not under /tmp: runsc mounts a tmpfs there, which would hide the program from the sandbox.
+  const dir = fs.mkdtempSync(path.join('/var/tmp', 'tsvisor-bench-'));
   const binary = path.join(dir, 'getpid');
   execFileSync('gcc', ['-O2', '-static', '-o', binary, path.join(here, 'getpid.c')]);
   return { dir, binary };
