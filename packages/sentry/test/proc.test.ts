@@ -1,7 +1,8 @@
 /**
  * /proc in the sandbox: ps lists the sandbox's processes only, a C program finds its pid, parent,
  * state, threads and signal masks in /proc/self/stat and status as natively, cmdline and environ
- * match what execve received, and df, /proc/mounts and the system files work.
+ * match what execve received, a zombie stays listed until it is reaped, and df, /proc/mounts and
+ * the system files work.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runInSandbox, runNative, testPlatforms } from './helpers/host.js';
+import { compareWithNative, runInSandbox, runNative, testPlatforms } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
@@ -17,6 +18,8 @@ const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'TZ=UTC', 'HOME=/'];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-proc-'));
 const PROC_SELF = path.join(dir, 'proc-self');
 execFileSync('gcc', ['-static', '-pthread', '-O2', '-o', PROC_SELF, path.join(__dirname, 'fixtures', 'proc-self.c')]);
+const PROC_ZOMBIE = path.join(dir, 'proc-zombie');
+execFileSync('gcc', ['-static', '-O2', '-o', PROC_ZOMBIE, path.join(__dirname, 'fixtures', 'proc-zombie.c')]);
 
 const test = suite('proc');
 
@@ -53,6 +56,11 @@ for (const platform of testPlatforms()) {
     const result = await runInSandbox([PROC_SELF], dir, ENV, { platform });
     assert.is(result.stdout.toString(), 'proc checks passed\n', result.stderr);
     assert.is(result.status, 0);
+  });
+
+  test(`a zombie stays listed until reaped on ${platform}`, async () => {
+    const output = await compareWithNative(platform, [PROC_ZOMBIE], dir, ENV);
+    assert.match(output.toString(), 'state Z');
   });
 
   test(`cmdline and environ match argv and envp on ${platform}`, async () => {

@@ -159,6 +159,7 @@ export function exitTask(task: Task): void {
   if (userCount(task.mm) > 1) clearChildTid(task);
 
   group.tasks.delete(task);
+  if (group.tasks.size === 0) group.lastTask = task;
   kernel.tasks.delete(task.tid);
   try {
     task.release();

@@ -3,8 +3,8 @@
  * status, the parent and children, the process group and session, and the resource limits.
  *
  * A thread group lives from the clone that creates it until its parent reaps it with wait4 or
- * waitid. Between the exit of its last task and the reaping it is a zombie: it keeps its tgid and
- * its exit status and nothing else.
+ * waitid. Between the exit of its last task and the reaping it is a zombie: it keeps its tgid, its
+ * exit status and that last task, whose memory and descriptors are released.
  */
 import type { ResourceLimits } from './limits.js';
 import type { Terminal } from './terminal.js';
@@ -40,6 +40,11 @@ export class ThreadGroup {
   exitStatus: ExitStatus | undefined;
   /** Set when the last task has gone: the group is a zombie until its parent reaps it. */
   zombie = false;
+  /**
+   * The task that exited last, kept while the group is a zombie so that /proc can still show its
+   * name, ids and credentials. Its memory and descriptors are released.
+   */
+  lastTask: Task | undefined;
   /** Set once execve succeeded, because setpgid on a child that has exec'd fails with EACCES. */
   execed = false;
 

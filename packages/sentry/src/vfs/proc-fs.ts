@@ -99,9 +99,8 @@ export class ProcFilesystem implements Filesystem {
     if (!ID_PATTERN.test(parts[0])) return fail(Errno.ENOENT);
     const pid = Number(parts[0]);
     const group = task.kernel.threadGroups.get(pid);
-    const target = group?.anyTask;
-    // NOTE: a zombie has no task left to show, so it vanishes from /proc until it is reaped, where
-    // Linux would still list it in state Z.
+    // A zombie shows the task that exited last, with no memory or descriptors, as Linux shows it.
+    const target = group?.anyTask ?? (group?.zombie ? group.lastTask : undefined);
     if (target === undefined) return fail(Errno.ENOENT);
     if (parts.length === 1) return { kind: 'process', pid, target };
     const name = parts[1];
@@ -234,6 +233,7 @@ export class ProcFilesystem implements Filesystem {
       case 'self':
         return String(task.tgid);
       case 'link':
+        if (node.target.threadGroup.zombie) return fail(Errno.ENOENT);
         if (node.name === 'exe') return node.target.exePath;
         if (node.name === 'cwd') return node.target.fs.cwd;
         return node.target.fs.root;
@@ -265,6 +265,10 @@ export class ProcFilesystem implements Filesystem {
   }
 
   private fileContents(name: ProcessFile, target: Task, reader: Task): Buffer {
+    // A zombie's memory is gone: what Linux reads from it is empty.
+    const zombie = target.threadGroup.zombie;
+    if (zombie && (name === 'maps' || name === 'cmdline' || name === 'environ' || name === 'mounts')) return Buffer.alloc(0);
+    if (zombie && name === 'statm') return Buffer.from('0 0 0 0 0 0 0\n');
     switch (name) {
       case 'maps':
         return Buffer.from(formatMaps(target.mm, target.mm.layout.stackTop), 'latin1');
@@ -303,7 +307,7 @@ export class ProcFilesystem implements Filesystem {
         SYSTEM_FILES.forEach((name, index) => entries.push({ name, ino: FIRST_SYSTEM_INO + BigInt(index), type: DT_REG }));
         if (task === undefined) break;
         for (const [pid, group] of [...task.kernel.threadGroups].sort((a, b) => a[0] - b[0])) {
-          if (group.anyTask !== undefined) entries.push({ name: String(pid), ino: processIno(pid, PROCESS_DIR_INDEX), type: DT_DIR });
+          if (group.anyTask !== undefined || group.zombie) entries.push({ name: String(pid), ino: processIno(pid, PROCESS_DIR_INDEX), type: DT_DIR });
         }
         break;
       case 'process':
@@ -321,6 +325,7 @@ export class ProcFilesystem implements Filesystem {
         break;
       }
       case 'fds':
+        if (node.target.threadGroup.zombie) break;
         for (const fd of node.target.fdTable.openFds()) entries.push({ name: String(fd), ino: fdIno(node.pid, fd), type: DT_LNK });
         break;
       default:

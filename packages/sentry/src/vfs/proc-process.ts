@@ -94,6 +94,8 @@ export function formatStat(task: Task, reader: Task | undefined, ticksSinceBoot:
   const masks = signalMasks(task);
   const code = codeRange(mm);
   const exitCode = group.exitStatus === undefined ? 0 : ((group.exitStatus.code ?? 0) << 8) | (group.exitStatus.signal ?? 0);
+  // A zombie has released its memory, and Linux prints 0 for every address in it.
+  const address = (value: number): number => (group.zombie ? 0 : value);
   const fields: Array<string | number | bigint> = [
     task.tid,
     `(${task.name})`,
@@ -123,7 +125,7 @@ export function formatStat(task: Task, reader: Task | undefined, ticksSinceBoot:
     RLIM_INFINITY,
     code.start,
     code.end,
-    mm.argStart, // startstack: the argument strings sit at the top of the initial stack.
+    address(mm.argStart), // startstack: the argument strings sit at the top of the initial stack.
     0, // kstkesp and kstkeip are shown only while the process dumps core.
     0,
     masks.pending | masks.shared,
@@ -142,11 +144,11 @@ export function formatStat(task: Task, reader: Task | undefined, ticksSinceBoot:
     0,
     0, // start_data and end_data
     0,
-    mm.brkStart,
-    mm.argStart,
-    mm.argEnd,
-    mm.envStart,
-    mm.envEnd,
+    address(mm.brkStart),
+    address(mm.argStart),
+    address(mm.argEnd),
+    address(mm.envStart),
+    address(mm.envEnd),
     exitCode,
   ];
   return `${fields.join(' ')}\n`;
@@ -206,14 +208,14 @@ export function formatStatus(task: Task, reader: Task | undefined): string {
     'TracerPid:\t0',
     `Uid:\t${creds.uid}\t${creds.euid}\t${creds.suid}\t${creds.fsuid}`,
     `Gid:\t${creds.gid}\t${creds.egid}\t${creds.sgid}\t${creds.fsgid}`,
-    `FDSize:\t${Math.max(64, task.fdTable.openFds().reduce((max, fd) => Math.max(max, fd + 1), 0))}`,
+    `FDSize:\t${group.zombie ? 0 : Math.max(64, task.fdTable.openFds().reduce((max, fd) => Math.max(max, fd + 1), 0))}`,
     `Groups:\t${creds.groups.join(' ')}`,
     `NStgid:\t${group.tgid}`,
     `NSpid:\t${task.tid}`,
     `NSpgid:\t${group.pgid}`,
     `NSsid:\t${group.sid}`,
-    `VmSize:\t${kilobytes(mm.mappedBytes())}`,
-    `VmRSS:\t${kilobytes(mm.residentBytes())}`,
+    // A zombie has no memory, and Linux leaves out the Vm lines.
+    ...(group.zombie ? [] : [`VmSize:\t${kilobytes(mm.mappedBytes())}`, `VmRSS:\t${kilobytes(mm.residentBytes())}`]),
     `Threads:\t${group.tasks.size}`,
     `SigQ:\t${queued}/${SIGNAL_QUEUE_LIMIT}`,
     `SigPnd:\t${mask(masks.pending)}`,
