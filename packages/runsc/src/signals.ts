@@ -22,9 +22,9 @@ const log = createDebug('tsvisor:runsc');
  * would otherwise start the inspector, a debugger inside the sentry; bin/runsc.js installs one
  * for the whole life of the process.
  *
- * NOTE: Node cannot tell a SIGPIPE sent with kill(2) from one the host raises when runsc writes to
- * a closed pipe, so the sandbox also receives the second kind. The writer in
- * the sandbox gets its own SIGPIPE from the sentry as well, as on Linux.
+ * Only a SIGPIPE sent with kill(2) reaches the listener: the sentry writes to host pipes with
+ * SIGPIPE blocked and takes back the one a closed pipe raises, and gives the writer in the sandbox
+ * its own SIGPIPE, as on Linux.
  */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
   'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM',

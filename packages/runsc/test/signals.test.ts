@@ -259,4 +259,18 @@ test('writing to a closed pipe ends like natively', () => {
   assert.is(inside.stderr, '');
 });
 
+test('a closed pipe signals only the writer', () => {
+  // The writer dies of SIGPIPE; the shell that started it, init in the sandbox, carries on.
+  const script = `${BUSYBOX} seq 1 200000; echo "writer status $?" >&2; echo "shell continues" >&2`;
+  const pipeline = (command: string) => spawnSync('bash', ['-c', `${command} | head -c 5 >/dev/null; echo "status \${PIPESTATUS[0]}"`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const inside = pipeline(`"${process.execPath}" "${RUNSC}" do -- ${BUSYBOX} sh -c '${script}'`);
+  const outside = pipeline(`${BUSYBOX} sh -c '${script}'`);
+  assert.is(outside.stderr, 'writer status 141\nshell continues\n');
+  assert.is(inside.stderr, outside.stderr);
+  assert.is(inside.stdout, outside.stdout);
+});
+
 test.run();

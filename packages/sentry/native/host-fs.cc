@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -260,6 +262,38 @@ Napi::Value HostPread(const Napi::CallbackInfo& info) {
   return Result(env, n < 0 ? -errno : n);
 }
 
+// Writes to a host descriptor without raising SIGPIPE in this process. A write to a pipe whose
+// reader has gone sends SIGPIPE to the writing thread; runsc passes every SIGPIPE it gets on to the
+// program, so this one must not reach it: the sentry already gives the application EPIPE and its own
+// SIGPIPE. The signal is blocked on this thread during the write, and the one the write raised is
+// taken off the thread's pending set before it is unblocked. A SIGPIPE that someone sent with
+// kill(2) is directed at the process and reaches another thread that does not block it.
+ssize_t WriteWithoutSigpipe(int fd, const uint8_t* data, size_t length, int64_t position) {
+  sigset_t pipe_only;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigset_t previous;
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+  sigset_t pending;
+  sigpending(&pending);
+  const bool already_pending = sigismember(&pending, SIGPIPE) == 1;
+
+  ssize_t n;
+  do {
+    n = position < 0 ? write(fd, data, length) : pwrite(fd, data, length, position);
+  } while (n < 0 && errno == EINTR);
+  const int saved_errno = errno;
+
+  if (n < 0 && saved_errno == EPIPE && !already_pending) {
+    const struct timespec no_wait = {0, 0};
+    while (sigtimedwait(&pipe_only, nullptr, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  errno = saved_errno;
+  return n;
+}
+
 // hostPwrite(fd, buffer, position): write(2) when position is -1, pwrite(2) otherwise.
 Napi::Value HostPwrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -270,10 +304,7 @@ Napi::Value HostPwrite(const Napi::CallbackInfo& info) {
   }
   int fd = info[0].As<Napi::Number>().Int32Value();
   int64_t position = info[2].As<Napi::Number>().Int64Value();
-  ssize_t n;
-  do {
-    n = position < 0 ? write(fd, data, length) : pwrite(fd, data, length, position);
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = WriteWithoutSigpipe(fd, data, length, position);
   return Result(env, n < 0 ? -errno : n);
 }
 
