@@ -2,6 +2,8 @@
 import './clone.js';
 import './creds.js';
 import './dir.js';
+import './epoll.js';
+import './eventfd.js';
 import './exec.js';
 import './fd.js';
 import './futex.js';

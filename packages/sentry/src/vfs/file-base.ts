@@ -15,6 +15,7 @@ const OPEN_TIME_FLAGS = O_CLOEXEC | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC;
 
 export abstract class FileBase implements FileDescription {
   private refs = 1;
+  private lastCloseHooks: Set<() => void> | undefined;
   flags: number;
 
   constructor(
@@ -82,10 +83,23 @@ export abstract class FileBase implements FileDescription {
     this.refs++;
   }
 
+  /**
+   * Runs `hook` when the last reference goes, before release(); returns a function that removes
+   * it. Epoll drops its interest entries for the description this way.
+   */
+  onLastClose(hook: () => void): () => void {
+    this.lastCloseHooks ??= new Set();
+    this.lastCloseHooks.add(hook);
+    return () => this.lastCloseHooks?.delete(hook);
+  }
+
   decRef(): void {
     this.refs--;
     if (this.refs !== 0) return;
     releaseDescriptionLocks(this);
+    const hooks = this.lastCloseHooks;
+    this.lastCloseHooks = undefined;
+    hooks?.forEach((hook) => hook());
     this.release();
   }
 }

@@ -101,10 +101,13 @@ export class Pipe {
     return this.buffers.length >= PIPE_BUFFERS;
   }
 
-  /** Calls `wake` once at the next put, take or close; returns a function that cancels the watch. */
-  watch(wake: () => void): CancelWatch {
-    this.readWaiters.add(wake);
-    this.writeWaiters.add(wake);
+  /**
+   * Calls `wake` once at the next close and, as chosen, the next put (`read`) or take (`write`);
+   * returns a function that cancels the watch.
+   */
+  watch(wake: () => void, read = true, write = true): CancelWatch {
+    if (read) this.readWaiters.add(wake);
+    if (write) this.writeWaiters.add(wake);
     return () => {
       this.readWaiters.delete(wake);
       this.writeWaiters.delete(wake);
@@ -235,8 +238,15 @@ export class PipeEnd extends FileBase {
     return events;
   }
 
-  override watchReadiness(_events: number, wake: () => void): CancelWatch {
-    return this.pipe.watch(wake);
+  /**
+   * Watches only the direction asked for, as Linux wakes readers on a write and writers on a read,
+   * so an edge-triggered epoll watch for POLLIN is not woken by a read.
+   */
+  override watchReadiness(events: number, wake: () => void): CancelWatch {
+    const read = (events & (POLLIN | POLLRDNORM)) !== 0;
+    const write = (events & (POLLOUT | POLLWRNORM)) !== 0;
+    if (read === write) return this.pipe.watch(wake);
+    return this.pipe.watch(wake, read, write);
   }
 
   override release(): void {

@@ -1,0 +1,57 @@
+/**
+ * epoll and eventfd end to end: a static C program (test/fixtures/epoll/epoll.c) runs natively and
+ * in the sandbox on every platform and must print the same lines.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { assertNothingLeft, recordHostBaseline, runInSandbox, runNative, testPlatforms } from './helpers/host.js';
+
+const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-epoll-'));
+const program = path.join(dir, 'epoll');
+execFileSync('gcc', ['-static', '-O1', '-o', program, path.join(__dirname, 'fixtures', 'epoll', 'epoll.c')]);
+
+const baseline = recordHostBaseline();
+const native = runNative([program], dir, ENV);
+const nativeText = native.stdout.toString();
+
+const nativeSuite = suite('epoll program natively');
+nativeSuite('reports every case', () => {
+  assert.is(native.status, 0);
+  assert.match(nativeText, 'edge after partial read: 0\n');
+  assert.match(nativeText, 'oneshot after re-arm: 1\n');
+  assert.match(nativeText, 'woken by child: 1\n');
+  assert.match(nativeText, 'wait with SIGALRM: -1 EINTR\n');
+  assert.match(nativeText, 'outer woken through inner: 1\n');
+});
+nativeSuite.run();
+
+for (const platform of testPlatforms()) {
+  const test = suite(`epoll on ${platform}`);
+
+  test('C program matches native', async () => {
+    const sandboxed = await runInSandbox([program], dir, ENV, { platform });
+    const nativeLines = nativeText.split('\n');
+    const sandboxLines = sandboxed.stdout.toString().split('\n');
+    // Compare line by line so that a failure names the first check that differs.
+    for (let i = 0; i < nativeLines.length; i++) {
+      assert.is(sandboxLines[i], nativeLines[i], `line ${i + 1} on ${platform}; sandbox stderr: ${sandboxed.stderr}`);
+    }
+    assert.is(sandboxLines.length, nativeLines.length, 'line count');
+    assert.is(sandboxed.status, native.status, 'exit status');
+  });
+
+  test.run();
+}
+
+const cleanup = suite('after the epoll programs');
+cleanup('no process or memfd is left', async () => {
+  await assertNothingLeft(baseline);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+cleanup.run();
