@@ -2,7 +2,7 @@
  * The epoll family: epoll_create, epoll_create1, epoll_ctl, epoll_wait, epoll_pwait and
  * epoll_pwait2. A wait scans the instance (vfs/epoll.ts) and, when nothing is ready, blocks through
  * Task.block until a watched file or the timer wakes it, then scans again. A signal ends the wait
- * with EINTR, never a restart, whatever SA_RESTART says, as Linux does.
+ * with EINTR and is never restarted, even with SA_RESTART, as in Linux.
  */
 import { Errno, fail, SysError } from '../errno.js';
 import { setBlocked } from '../kernel/signals/state.js';
@@ -20,7 +20,7 @@ const EPOLL_CTL_MOD = 3;
 /** sizeof(struct epoll_event): packed on x86-64, a u32 of events then a u64 of data. */
 const EVENT_SIZE = 12;
 
-/** Linux's EP_MAX_EVENTS: the most events one wait may ask for. */
+/** Maximum number of events one wait may request (Linux's EP_MAX_EVENTS). */
 const MAX_EVENTS = Math.floor(0x7fffffff / EVENT_SIZE);
 
 const SIGSET_SIZE = 8;
@@ -30,7 +30,7 @@ const NS_PER_MS = 1_000_000n;
 /** Maximum delay of setTimeout, in milliseconds; a longer wait sleeps in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A deadline on process.hrtime's clock in nanoseconds; undefined waits forever, 0n never waits. */
+/** A deadline on process.hrtime's clock in nanoseconds. Undefined waits forever and 0n never waits. */
 type Deadline = bigint | undefined;
 
 function createEpoll(task: Task, cloexec: boolean): number {
@@ -43,7 +43,7 @@ function createEpoll(task: Task, cloexec: boolean): number {
   }
 }
 
-/** The size hint is ignored, but Linux still rejects one that is not positive. */
+/** Creates an instance. The size hint is ignored, but Linux still rejects one that is not positive. */
 function epollCreate(task: Task, size: number): number {
   if ((size | 0) <= 0) fail(Errno.EINVAL);
   return createEpoll(task, false);

@@ -338,7 +338,7 @@ async function pselect6(task: Task, nfds: number, readAddr: number, writeAddr: n
   return writeTimeLeft(task, timeoutAddr, deadline, 'timespec', result);
 }
 
-/** Gap shared by the four calls. NOTE: the epoll family is not implemented and returns ENOSYS. */
+/** Gap shared by the four calls. */
 const READINESS_NOTE = 'only pipes and host stdio streams report real readiness; sockets and other files are always ready';
 
 registerSyscall('poll', poll, { args: ['ptr', 'int', 'int'], support: 'partial', note: READINESS_NOTE });

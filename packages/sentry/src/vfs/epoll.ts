@@ -1,7 +1,7 @@
 /**
  * epoll instances. An instance keeps one interest entry per (file description, descriptor number)
- * pair. Readiness is not queued as events arrive: epoll_wait asks each entry's file for
- * readiness(), as poll does, and waits on the files' watchReadiness() when nothing is ready.
+ * pair. Readiness is not queued as events arrive. Instead epoll_wait calls readiness() on each
+ * entry's file, as poll does, and waits on the files' watchReadiness() when nothing is ready.
  *
  * Each entry keeps one readiness watch armed while it is not `triggered`. When the watch fires, the
  * entry becomes triggered, which is the edge an EPOLLET entry reports, and the instance wakes its
@@ -133,7 +133,7 @@ export class Epoll extends FileBase {
   private readonly createdNs = BigInt(Date.now()) * 1_000_000n;
   /** Interest entries by file description and descriptor number. */
   private readonly interest = new Map<FileBase, Map<number, InterestEntry>>();
-  /** Every entry, in the order scans visit them; a reported level-triggered entry moves to the end. */
+  /** Every entry, in the order scans visit them. A reported level-triggered entry moves to the end. */
   private readonly order = new Set<InterestEntry>();
   /** Removers of the last-close hooks this instance set on watched descriptions. */
   private readonly closeHooks = new Map<FileBase, () => void>();
@@ -237,7 +237,7 @@ export class Epoll extends FileBase {
 
   override watchReadiness(_events: number, wake: () => void): CancelWatch {
     this.waiters.add(wake);
-    // A triggered entry has no watch armed; checking it arms one unless it is ready.
+    // A triggered entry has no watch armed, so check it: that arms one unless the entry is ready.
     for (const entry of this.order) entry.check(false);
     return () => this.waiters.delete(wake);
   }
@@ -284,7 +284,7 @@ export class Epoll extends FileBase {
     if (below === Infinity || below + 1 + this.depthAbove(0) > MAX_NESTS) fail(Errno.ELOOP);
   }
 
-  /** Levels of epoll instances under this one; Infinity when `target` is among them or the walk is too deep. */
+  /** Returns the levels of epoll instances under this one, or Infinity when `target` is among them or the walk is too deep. */
   private depthBelow(target: Epoll, level: number): number {
     if (this === target || level > MAX_NESTS) return Infinity;
     let depth = 0;
@@ -294,19 +294,11 @@ export class Epoll extends FileBase {
     return depth;
   }
 
-  /** Levels of epoll instances that watch this one, directly or through others. */
+  /** Returns the levels of epoll instances that watch this one, directly or through others. */
   private depthAbove(level: number): number {
     if (level > MAX_NESTS) return Infinity;
     let depth = 0;
     for (const parent of this.parents.keys()) depth = Math.max(depth, 1 + parent.depthAbove(level + 1));
     return depth;
   }
-}
-
-/** Events epoll always reports, whether requested or not. */
-export const ALWAYS_REPORTED = EPOLLERR | EPOLLHUP;
-
-/** Tests whether a description is an epoll instance (EINVAL for epoll calls on anything else). */
-export function isEpoll(file: FileDescription): file is Epoll {
-  return file instanceof Epoll;
 }
