@@ -1,7 +1,8 @@
 /**
  * socketpair end to end: a static C program (test/fixtures/socketpair/socketpair.c) runs natively
  * and in the sandbox on every platform and must print the same lines. So must Python's asyncio,
- * whose event loop wakes itself through a socketpair.
+ * whose event loop wakes itself through a socketpair, and a multiprocessing.Pipe between two
+ * processes.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,6 +14,7 @@ import { assertNothingLeft, recordHostBaseline, runInSandbox, runNative, testPla
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
 const PYTHON = '/usr/bin/python3';
+const PIPE_SCRIPT = path.join(__dirname, 'fixtures', 'socketpair', 'pipe.py');
 const ASYNCIO = 'import asyncio; asyncio.run(asyncio.sleep(0.1)); print("ok")';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvisor-socketpair-'));
@@ -56,6 +58,15 @@ for (const platform of testPlatforms()) {
     const expected = runNative(argv, dir, ENV);
     const sandboxed = await runInSandbox(argv, dir, ENV, { platform });
     assert.is(expected.stdout.toString(), 'ok\n');
+    assert.is(sandboxed.stdout.toString(), expected.stdout.toString(), `stdout; sandbox stderr: ${sandboxed.stderr}`);
+    assert.is(sandboxed.status, expected.status);
+  });
+
+  test('python multiprocessing pipe', async () => {
+    const argv = [PYTHON, PIPE_SCRIPT];
+    const expected = runNative(argv, dir, ENV);
+    const sandboxed = await runInSandbox(argv, dir, ENV, { platform });
+    assert.is(expected.stdout.toString(), "{'n': 42}\nexit 0\n");
     assert.is(sandboxed.stdout.toString(), expected.stdout.toString(), `stdout; sandbox stderr: ${sandboxed.stderr}`);
     assert.is(sandboxed.status, expected.status);
   });

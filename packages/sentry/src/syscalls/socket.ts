@@ -1,7 +1,7 @@
 /**
- * Unix domain sockets: socket and connect (nothing in the sandbox listens, so connect reports what
- * Linux reports for a socket path without a listener: ENOENT when the path does not exist,
- * ECONNREFUSED when it does) and socketpair with the calls that use its connected pairs. Other
+ * Unix domain sockets: socket, connect, and socketpair with the calls that use its connected
+ * pairs. Nothing in the sandbox listens, so connect reports what Linux reports for a socket path
+ * without a listener: ENOENT when the path does not exist, ECONNREFUSED when it does. Other
  * address families are not supported (no network).
  */
 import { Errno, fail, SysError } from '../errno.js';

@@ -32,7 +32,7 @@ interface Chunk {
   start: number;
 }
 
-/** What a receive returns: the bytes copied and, for messages, the length of the whole message. */
+/** Result of a receive: the bytes copied and, for messages, the length of the whole message. */
 export interface Received {
   readonly count: number;
   readonly messageLength: number;
@@ -185,7 +185,7 @@ export class SocketPairEnd extends UnixSocket {
     const peer = this.peer;
     if (peer === undefined) return fail(Errno.ENOTCONN);
     if (peer.closed) {
-      // A connection-based socket saw sendShutdown set at the close; a datagram socket disconnects.
+      // Only a datagram socket gets here, because closing a connection-based peer sets sendShutdown.
       this.peer = undefined;
       return fail(Errno.ECONNREFUSED);
     }
@@ -242,7 +242,7 @@ export class SocketPairEnd extends UnixSocket {
     return inFlight * 4 <= this.sendBuffer;
   }
 
-  /** Watches receives for POLLIN and the peer's reads for POLLOUT, so edge-triggered epoll sees each edge. */
+  /** Watches receives for POLLIN and the peer's reads for POLLOUT, so edge-triggered epoll gets each edge. */
   override watchReadiness(events: number, wake: () => void): CancelWatch {
     const read = (events & (POLLIN | POLLRDNORM)) !== 0 || (events & (POLLOUT | POLLWRNORM)) === 0;
     const write = (events & (POLLOUT | POLLWRNORM)) !== 0 || !read;
