@@ -2,9 +2,7 @@
  * epoll and eventfd end to end: a static C program (test/fixtures/epoll/epoll.c) runs natively and
  * in the sandbox on every platform and must print the same lines. So must a Python program that
  * waits on a child's pipe and an eventfd through the selectors module (EpollSelector).
- *
- * NOTE: asyncio is not tested because its event loop makes its self-pipe with socketpair, which
- * the sentry does not implement yet (ENOSYS).
+ * asyncio, whose event loop also needs socketpair, is tested with the socketpair tests.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';

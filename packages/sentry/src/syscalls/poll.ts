@@ -339,7 +339,7 @@ async function pselect6(task: Task, nfds: number, readAddr: number, writeAddr: n
 }
 
 /** Gap shared by the four calls. */
-const READINESS_NOTE = 'only pipes and host stdio streams report real readiness; sockets and other files are always ready';
+const READINESS_NOTE = 'pipes, socket pairs, eventfds, epoll instances and host stdio streams report real readiness; other files are always ready';
 
 registerSyscall('poll', poll, { args: ['ptr', 'int', 'int'], support: 'partial', note: READINESS_NOTE });
 registerSyscall('ppoll', ppoll, { args: ['ptr', 'int', 'ptr', 'ptr', 'int'], support: 'partial', note: READINESS_NOTE });
