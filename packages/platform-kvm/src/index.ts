@@ -7,7 +7,7 @@ import { registerPlatform } from '@tsvisor/platform-api';
 import { KvmPlatform } from './platform.js';
 import { isNested, probe } from './probe.js';
 
-export { KvmPlatform, DEFAULT_SPIN_MICROSECONDS, DEFAULT_VCPUS_PER_HOST_CPU } from './platform.js';
+export { KvmPlatform, DEFAULT_SPIN_MICROSECONDS } from './platform.js';
 export { KvmAddressSpace } from './address-space.js';
 export { KvmContext } from './context.js';
 

@@ -4,7 +4,6 @@
  * application runs in guest ring 3 under a guest kernel that turns every system call and
  * exception into an exit to the host.
  */
-import * as os from 'node:os';
 import type { Platform, PlatformOptions, PlatformSupports } from '@tsvisor/platform-api';
 import { KvmAddressSpace } from './address-space.js';
 import { KvmContext } from './context.js';
@@ -17,13 +16,6 @@ import { VcpuPool } from './vcpu-pool.js';
  * synchronous.
  */
 export const DEFAULT_SPIN_MICROSECONDS = 200;
-
-/**
- * vCPUs per host CPU that the pool creates by default. More vCPUs than host CPUs let threads that
- * spin in application code run side by side with threads making system calls, and the number
- * stays small because every vCPU has a host thread.
- */
-export const DEFAULT_VCPUS_PER_HOST_CPU = 4;
 
 /** The first address above the lower half of a 48-bit address space, which guest ring 3 may use. */
 const USER_ADDRESS_END = 0x8000_0000_0000;
@@ -46,8 +38,8 @@ export class KvmPlatform implements Platform {
 
   /**
    * Options: `spinMicroseconds`, how long a switch waits synchronously (default
-   * DEFAULT_SPIN_MICROSECONDS), and `maxVcpus`, the size of the vCPU pool (default
-   * DEFAULT_VCPUS_PER_HOST_CPU per host CPU, at most what KVM allows one VM).
+   * DEFAULT_SPIN_MICROSECONDS), and `maxVcpus`, the size of the vCPU pool (default and maximum:
+   * what KVM allows one VM, at most the guest kernel's 126 per-vCPU blocks).
    */
   constructor(options: PlatformOptions = {}) {
     const spin = options.spinMicroseconds ?? DEFAULT_SPIN_MICROSECONDS;
@@ -60,7 +52,11 @@ export class KvmPlatform implements Platform {
     this.maxFileSize = this.native.vmFileSpan(this.vm);
 
     const kvmMax = this.native.maxVcpus(this.vm);
-    const maxVcpus = options.maxVcpus ?? Math.min(kvmMax, DEFAULT_VCPUS_PER_HOST_CPU * os.availableParallelism());
+    // vCPUs are created only when no idle one is left, so the largest pool costs nothing until
+    // that many threads run in the guest at once; contexts then wait for a vCPU and take turns.
+    // NOTE: with more threads than vCPUs all running at once (2000 and more here), programs
+    // sometimes die of SIGSEGV or end early; the pool's hand-over under that load is not sound yet.
+    const maxVcpus = options.maxVcpus ?? kvmMax;
     if (typeof maxVcpus !== 'number' || !Number.isInteger(maxVcpus) || maxVcpus < 1 || maxVcpus > kvmMax) {
       this.native.closeVm(this.vm);
       throw new TypeError(`kvm: maxVcpus must be an integer between 1 and ${kvmMax}, got ${String(maxVcpus)}`);
