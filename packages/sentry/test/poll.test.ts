@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runSandbox } from '../src/index.js';
-import { assertNothingLeft, recordHostBaseline, runInSandbox, runNative, testPlatforms } from './helpers/host.js';
+import { assertNothingLeft, assertSameLines, recordHostBaseline, runInSandbox, runNative, testPlatforms } from './helpers/host.js';
 
 const BUSYBOX = '/usr/bin/busybox';
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
@@ -70,14 +70,7 @@ for (const platform of testPlatforms()) {
 
   test('C program matches native', async () => {
     const sandboxed = await runProgram(platform);
-    const nativeLines = native.stdout.split('\n');
-    const sandboxLines = sandboxed.stdout.split('\n');
-    // Compare line by line so that a failure names the first check that differs.
-    for (let i = 0; i < nativeLines.length; i++) {
-      assert.is(sandboxLines[i], nativeLines[i], `line ${i + 1} on ${platform}; sandbox stderr: ${sandboxed.stderr}`);
-    }
-    assert.is(sandboxLines.length, nativeLines.length, 'line count');
-    assert.is(sandboxed.status, native.status, 'exit status');
+    assertSameLines(sandboxed, native, platform);
   });
 
   test('busybox while read loop', async () => {

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assertNothingLeft, recordHostBaseline, runInSandbox, runNative, testPlatforms } from './helpers/host.js';
+import { assertNothingLeft, assertSameLines, recordHostBaseline, runInSandbox, runNative, testPlatforms } from './helpers/host.js';
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C'];
 const PYTHON = '/usr/bin/python3';
@@ -43,14 +43,7 @@ for (const platform of testPlatforms()) {
 
   test('C program matches native', async () => {
     const sandboxed = await runInSandbox([program], dir, ENV, { platform });
-    const nativeLines = nativeText.split('\n');
-    const sandboxLines = sandboxed.stdout.toString().split('\n');
-    // Compare line by line so that a failure names the first check that differs.
-    for (let i = 0; i < nativeLines.length; i++) {
-      assert.is(sandboxLines[i], nativeLines[i], `line ${i + 1} on ${platform}; sandbox stderr: ${sandboxed.stderr}`);
-    }
-    assert.is(sandboxLines.length, nativeLines.length, 'line count');
-    assert.is(sandboxed.status, native.status, 'exit status');
+    assertSameLines(sandboxed, native, platform);
   });
 
   test('python asyncio event loop', async () => {

@@ -11,7 +11,7 @@
  * not when its descriptor number is closed while a dup() of it stays open.
  */
 import { Errno, fail } from '../errno.js';
-import { ANON_INODE_DEV } from './eventfd.js';
+import { AnonymousInode } from './anon-inode.js';
 import type { FileDescription, FileStat } from './file.js';
 import { FileBase } from './file-base.js';
 import { O_RDWR, S_IFDIR, S_IFMT, S_IFREG } from './flags.js';
@@ -41,8 +41,6 @@ export const EPOLLEXCLUSIVE_OK_BITS = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP |
 
 /** Maximum nesting of epoll instances inside one another (Linux's EP_MAX_NESTS). */
 const MAX_NESTS = 4;
-
-let nextIno = 1n;
 
 /** One event as epoll_wait returns it: the ready event bits and the entry's data. */
 export interface ReadyEvent {
@@ -129,8 +127,7 @@ class InterestEntry {
 }
 
 export class Epoll extends FileBase {
-  private readonly ino = nextIno++;
-  private readonly createdNs = BigInt(Date.now()) * 1_000_000n;
+  private readonly inode = new AnonymousInode();
   /** Interest entries by file description and descriptor number. */
   private readonly interest = new Map<FileBase, Map<number, InterestEntry>>();
   /** Every entry, in the order scans visit them. A reported level-triggered entry moves to the end. */
@@ -146,21 +143,7 @@ export class Epoll extends FileBase {
   }
 
   stat(): FileStat {
-    return {
-      dev: ANON_INODE_DEV,
-      ino: this.ino,
-      mode: 0o600,
-      nlink: 1,
-      uid: process.getuid?.() ?? 0,
-      gid: process.getgid?.() ?? 0,
-      rdev: 0n,
-      size: 0,
-      blksize: 4096,
-      blocks: 0,
-      atimeNs: this.createdNs,
-      mtimeNs: this.createdNs,
-      ctimeNs: this.createdNs,
-    };
+    return this.inode.stat();
   }
 
   /** EPOLL_CTL_ADD: EEXIST when the pair is watched already, ELOOP when nesting would loop or go too deep. */

@@ -7,6 +7,7 @@
  */
 import { Errno, fail } from '../errno.js';
 import type { Task } from '../kernel/task.js';
+import { AnonymousInode } from './anon-inode.js';
 import type { FileStat } from './file.js';
 import { FileBase } from './file-base.js';
 import { O_NONBLOCK, O_RDWR } from './flags.js';
@@ -18,20 +19,14 @@ export const EVENTFD_MAX = 0xfffffffffffffffen;
 /** eventfd2 flag: each read returns 1 and decrements the counter by one. */
 export const EFD_SEMAPHORE = 1;
 
-/** Device of the anonymous inode file system: major 0, minor chosen here (Linux assigns one dynamically). */
-export const ANON_INODE_DEV = 0xen;
-
 const COUNTER_SIZE = 8;
 
 /** Events whose watchers wait for the counter to become non-zero, or to drop below the maximum. */
 const READ_EVENTS = POLLIN | POLLRDNORM | POLLRDBAND | POLLPRI;
 const WRITE_EVENTS = POLLOUT | POLLWRNORM | POLLWRBAND;
 
-let nextIno = 1n;
-
 export class EventFd extends FileBase {
-  private readonly ino = nextIno++;
-  private readonly createdNs = BigInt(Date.now()) * 1_000_000n;
+  private readonly inode = new AnonymousInode();
   private counter: bigint;
   private readonly readWaiters = new Set<() => void>();
   private readonly writeWaiters = new Set<() => void>();
@@ -46,21 +41,7 @@ export class EventFd extends FileBase {
   }
 
   stat(): FileStat {
-    return {
-      dev: ANON_INODE_DEV,
-      ino: this.ino,
-      mode: 0o600,
-      nlink: 1,
-      uid: process.getuid?.() ?? 0,
-      gid: process.getgid?.() ?? 0,
-      rdev: 0n,
-      size: 0,
-      blksize: 4096,
-      blocks: 0,
-      atimeNs: this.createdNs,
-      mtimeNs: this.createdNs,
-      ctimeNs: this.createdNs,
-    };
+    return this.inode.stat();
   }
 
   override read(task: Task, dst: Uint8Array): number | Promise<number> {

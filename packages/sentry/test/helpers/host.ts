@@ -189,6 +189,24 @@ export async function compareWithNative(platform: string, argv: readonly string[
   return sandboxed.stdout;
 }
 
+/**
+ * Asserts that a sandbox run printed the native run's stdout and ended with its status. stdout is
+ * compared line by line so that a failure names the first check of a test program that differs.
+ */
+export function assertSameLines(
+  sandboxed: { stdout: Buffer | string; stderr: string; status: number },
+  native: { stdout: Buffer | string; status: number | null },
+  platform: string,
+): void {
+  const nativeLines = native.stdout.toString().split('\n');
+  const sandboxLines = sandboxed.stdout.toString().split('\n');
+  for (let i = 0; i < nativeLines.length; i++) {
+    assert.is(sandboxLines[i], nativeLines[i], `line ${i + 1} on ${platform}; sandbox stderr: ${sandboxed.stderr}`);
+  }
+  assert.is(sandboxLines.length, nativeLines.length, 'line count');
+  assert.is(sandboxed.status, native.status, 'exit status');
+}
+
 /** Descendant processes and open memfds before a suite's sandboxes run, for assertNothingLeft. */
 export interface HostBaseline {
   readonly descendants: number[];
