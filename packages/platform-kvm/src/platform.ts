@@ -53,9 +53,9 @@ export class KvmPlatform implements Platform {
 
     const kvmMax = this.native.maxVcpus(this.vm);
     // vCPUs are created only when no idle one is left, so the largest pool costs nothing until
-    // that many threads run in the guest at once; contexts then wait for a vCPU and take turns.
-    // NOTE: with more threads than vCPUs all running at once (2000 and more here), programs
-    // sometimes die of SIGSEGV or end early; the pool's hand-over under that load is not sound yet.
+    // that many threads run in the guest at once. Beyond that, contexts wait for a vCPU and take turns.
+    // NOTE: with an 8-vCPU pool, programs of 2000 threads and more sometimes died of SIGSEGV or
+    // ended early. The hand-over between contexts that share a vCPU under that load is unverified.
     const maxVcpus = options.maxVcpus ?? kvmMax;
     if (typeof maxVcpus !== 'number' || !Number.isInteger(maxVcpus) || maxVcpus < 1 || maxVcpus > kvmMax) {
       this.native.closeVm(this.vm);

@@ -17,7 +17,7 @@ const debug = createDebug('tsvisor:platform:kvm');
 /** How long a vCPU runs one context while other contexts wait, before the pool interrupts it. */
 export const TIME_SLICE_MILLISECONDS = 10;
 
-/** What the pool needs from a context that runs on or waits for a vCPU. */
+/** The interface the pool uses to drive a context that runs on or waits for a vCPU. */
 export interface VcpuUser {
   /** Called from the vCPU's onExit when a pending run of this user has finished. */
   collect(): void;

@@ -18,9 +18,9 @@ const log = createDebug('tsvisor:runsc');
  * so they keep their default action, which ends runsc.
  *
  * A listener also keeps runsc from stopping on SIGTSTP, SIGTTIN and SIGTTOU or dying on the rest
- * while the sandbox runs. SIGUSR1 is here because a listener replaces Node's own handler, which
- * would otherwise start the inspector, a debugger inside the sentry; bin/runsc.js installs one
- * for the whole life of the process.
+ * while the sandbox runs. SIGUSR1 is in the list because a listener replaces Node's own handler,
+ * which would otherwise start the inspector, a debugger inside the sentry. bin/runsc.js installs
+ * such a listener for the whole life of the process.
  *
  * Only a SIGPIPE sent with kill(2) reaches the listener: the sentry writes to host pipes with
  * SIGPIPE blocked and takes back the one a closed pipe raises, and gives the writer in the sandbox

@@ -263,11 +263,11 @@ Napi::Value HostPread(const Napi::CallbackInfo& info) {
 }
 
 // Writes to a host descriptor without raising SIGPIPE in this process. A write to a pipe whose
-// reader has gone sends SIGPIPE to the writing thread; runsc passes every SIGPIPE it gets on to the
-// program, so this one must not reach it: the sentry already gives the application EPIPE and its own
-// SIGPIPE. The signal is blocked on this thread during the write, and the one the write raised is
-// taken off the thread's pending set before it is unblocked. A SIGPIPE that someone sent with
-// kill(2) is directed at the process and reaches another thread that does not block it.
+// reader has gone sends SIGPIPE to the writing thread. runsc passes every SIGPIPE it receives on to
+// the program, and the sentry already gives the application EPIPE and its own SIGPIPE, so this one
+// must not reach runsc's listener. The signal is blocked on this thread during the write, and the
+// one the write raised is removed from the thread's pending set before it is unblocked. A SIGPIPE
+// sent with kill(2) is directed at the process, so another thread that does not block it takes it.
 ssize_t WriteWithoutSigpipe(int fd, const uint8_t* data, size_t length, int64_t position) {
   sigset_t pipe_only;
   sigemptyset(&pipe_only);

@@ -68,7 +68,7 @@ export class Task {
   creds: Credentials;
   signals: SignalState;
 
-  /** This thread's last resolved fault, which tells a fault the platform cannot resolve. */
+  /** This thread's last resolved fault, used to detect a fault that the platform cannot resolve. */
   readonly lastFault: FaultRecord = { mm: undefined, page: -1, access: -1, generation: -1 };
 
   /** set_tid_address and CLONE_CHILD_CLEARTID: cleared and futex-woken when the thread exits. */
